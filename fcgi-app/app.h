@@ -1,0 +1,217 @@
+/*
+ * regonce: internal interfaces, one heading per file.
+ * Layers call only downward: entry -> web -> logic -> store -> support.
+ */
+#ifndef REGONCE_APP_H
+#define REGONCE_APP_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+#define PRINTFLIKE(fmt, args) __attribute__((__format__(printf, fmt, args)))
+
+/* config.c */
+
+enum reg_strategy {
+	STRATEGY_NAMED_LOCK,	/* GET_LOCK + SELECT ... FOR UPDATE + INSERT */
+	STRATEGY_UNIQUE,	/* INSERT, the UNIQUE index answers duplicates */
+	STRATEGY_NAIVE		/* check-then-insert: the original bug, demo only */
+};
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+struct config {
+	char		 db_socket[PATH_MAX];
+	char		 db_host[256];
+	unsigned int	 db_port;
+	char		 db_user[128];
+	char		 db_password[256];
+	char		 db_name[65];
+	unsigned int	 db_connect_timeout_s;
+	unsigned int	 db_timeout_s;
+	enum reg_strategy strategy;
+	unsigned int	 lock_timeout_ms;
+	unsigned int	 retry_max;
+	unsigned int	 max_body_bytes;
+	unsigned int	 argon2_memory_kib;
+	unsigned int	 argon2_iterations;
+	unsigned int	 argon2_parallelism;
+	unsigned int	 password_min_length;
+	char		 base_path[128];
+	enum log_level	 log_level;
+	char		 log_file[PATH_MAX];
+	unsigned int	 naive_delay_ms;
+};
+
+#define CONFIG_ENV_PREFIX	"REGONCE_"
+#define CONFIG_ERR_MAX		512
+
+void		 config_defaults(struct config *);
+int		 config_set(struct config *, const char *, const char *, char *,
+		     size_t);
+int		 config_load(struct config *, const char *, char *, size_t);
+int		 config_check(const struct config *, char *, size_t);
+const char	*config_strategy_name(enum reg_strategy);
+
+/* log.c */
+
+void		 log_open(const char *, enum log_level);
+void		 log_set_request(unsigned long);
+size_t		 log_escape(char *, size_t, const char *, size_t);
+void		 log_error(const char *, ...) PRINTFLIKE(1, 2);
+void		 log_warn(const char *, ...) PRINTFLIKE(1, 2);
+void		 log_info(const char *, ...) PRINTFLIKE(1, 2);
+void		 log_debug(const char *, ...) PRINTFLIKE(1, 2);
+void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
+		     __attribute__((__noreturn__));
+
+/* password.c */
+
+#define PW_HASH_MAX	192	/* fits any argon2id PHC string our limits allow */
+
+int		 pw_hash(const struct config *, const char *, size_t, char *,
+		     size_t, const char **);
+void		 pw_wipe(void *, size_t);
+
+/* db.c */
+
+/* What a database call came to: all the logic layer needs to decide. */
+enum db_status {
+	DB_OK,
+	DB_DUPLICATE,	/* ER_DUP_ENTRY: the UNIQUE index refused the row */
+	DB_RETRY,	/* deadlock or lock wait timeout: the transaction is gone */
+	DB_LOST,	/* connection gone: reconnect, start over */
+	DB_ERROR	/* anything else: a bug or a broken schema */
+};
+
+struct db;
+
+struct db_user {
+	uint64_t	 id;
+	char		 password_hash[PW_HASH_MAX];
+};
+
+enum db_status	 db_classify(unsigned int);
+struct db	*db_new(const struct config *);
+void		 db_free(struct db *);
+enum db_status	 db_connect(struct db *);
+int		 db_connected(struct db *);
+enum db_status	 db_reconnect(struct db *);
+enum db_status	 db_ping(struct db *);
+enum db_status	 db_find_user(struct db *, const char *, size_t, int,
+		     struct db_user *, int *);
+enum db_status	 db_insert_user(struct db *, const char *, size_t,
+		     const char *, size_t, const char *, uint64_t *);
+enum db_status	 db_get_lock(struct db *, const char *, unsigned int, int *);
+enum db_status	 db_release_lock(struct db *, const char *, int *);
+enum db_status	 db_begin(struct db *);
+enum db_status	 db_commit(struct db *);
+enum db_status	 db_rollback(struct db *);
+unsigned int	 db_errno(struct db *);
+const char	*db_error(struct db *);
+
+/* register.c */
+
+enum reg_result {
+	REG_CREATED,
+	REG_EXISTS,
+	REG_INVALID,		/* a field broke a rule: see field and reason */
+	REG_BUSY,		/* the named lock was not ours in time */
+	REG_DB_UNAVAILABLE,	/* no database connection */
+	REG_INTERNAL		/* unexpected: logged with the DB error */
+};
+
+struct reg_input {
+	const char	*openid;
+	size_t		 openid_len;
+	const char	*username;
+	size_t		 username_len;
+	const char	*password;
+	size_t		 password_len;
+};
+
+struct reg_outcome {
+	enum reg_result	 result;
+	uint64_t	 user_id;	/* REG_CREATED only */
+	const char	*field;		/* REG_INVALID only */
+	const char	*reason;	/* human-readable, never user data */
+	unsigned int	 attempts;
+};
+
+#define REG_LOCK_PREFIX		"regonce:"
+#define REG_LOCK_HEX		48	/* 192 bits of SHA-256 */
+#define REG_LOCK_NAME_MAX	(sizeof(REG_LOCK_PREFIX) - 1 + REG_LOCK_HEX + 1)
+#define REG_OPENID_MAX		255
+#define REG_USERNAME_MAX	255
+#define REG_PASSWORD_MAX	1024
+
+int		 reg_lock_name(const char *, size_t, char *, size_t);
+int		 reg_validate(const struct config *, const struct reg_input *,
+		     const char **, const char **);
+void		 reg_user(struct db *, const struct config *,
+		     const struct reg_input *, struct reg_outcome *);
+const char	*reg_result_name(enum reg_result);
+
+/* response.c */
+
+/* Every answer regonce gives: one row each in response.c's table. */
+enum resp_kind {
+	RESP_CREATED,
+	RESP_EXISTS,
+	RESP_INVALID_JSON,
+	RESP_INVALID_FIELD,
+	RESP_BODY_TOO_LARGE,
+	RESP_UNSUPPORTED_MEDIA,
+	RESP_METHOD_NOT_ALLOWED,
+	RESP_NOT_FOUND,
+	RESP_BUSY,
+	RESP_DB_UNAVAILABLE,
+	RESP_INTERNAL,
+	RESP_HEALTH_OK,
+	RESP_HEALTH_DOWN,
+	RESP__COUNT
+};
+
+struct resp_detail {
+	uint64_t	 user_id;	/* RESP_CREATED */
+	const char	*field;		/* RESP_INVALID_FIELD */
+	const char	*message;	/* overrides the table's message */
+	const char	*allow;		/* RESP_METHOD_NOT_ALLOWED */
+};
+
+enum resp_kind	 resp_kind_of(enum reg_result);
+int		 resp_status(enum resp_kind);
+char		*resp_build(enum resp_kind, const struct resp_detail *, size_t *);
+
+/* request.c */
+
+struct json_object;
+struct FCGX_Request;
+
+enum req_route { ROUTE_NONE, ROUTE_REGISTER, ROUTE_HEALTHZ };
+
+/* The FastCGI params the checks before the body read look at. */
+struct req_head {
+	const char	*method;
+	const char	*uri;
+	const char	*content_type;
+	const char	*content_length;
+};
+
+enum req_route	 req_route(const char *, const char *);
+int		 req_content_length(const char *, size_t, size_t *);
+int		 req_is_json(const char *);
+int		 req_check_head(const struct config *, const struct req_head *,
+		     enum req_route *, size_t *, enum resp_kind *,
+		     struct resp_detail *);
+enum resp_kind	 req_parse_body(const char *, size_t, struct reg_input *,
+		     struct json_object **, struct resp_detail *);
+void		 req_handle(struct FCGX_Request *, struct db *,
+		     const struct config *);
+
+#endif /* REGONCE_APP_H */

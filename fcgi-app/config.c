@@ -1,0 +1,317 @@
+/*
+ * Configuration: defaults, then a "key = value" file, then REGONCE_<KEY>
+ * environment variables. Read once at start-up; every value is checked and
+ * a bad one is reported with the key (and file line) that carried it.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+enum key_type { KEY_STRING, KEY_UINT, KEY_STRATEGY, KEY_LOG_LEVEL };
+
+struct config_key {
+	const char	*name;
+	enum key_type	 type;
+	size_t		 offset;
+	size_t		 size;		/* KEY_STRING: buffer size */
+	unsigned long	 min, max;	/* KEY_UINT */
+	const char	*value;		/* the default, parsed like any value */
+};
+
+#define STR(field, def) KEY_STRING, offsetof(struct config, field), \
+	sizeof(((struct config *)0)->field), 0, 0, def
+#define NUM(field, lo, hi, def) KEY_UINT, offsetof(struct config, field), \
+	0, lo, hi, def
+
+/* Every key regonce knows; conf/regonce.conf.example documents each one. */
+static const struct config_key config_keys[] = {
+	{ "db_socket",		 STR(db_socket, "/run/mysqld/mysqld.sock") },
+	{ "db_host",		 STR(db_host, "localhost") },
+	{ "db_port",		 NUM(db_port, 1, 65535, "3306") },
+	{ "db_user",		 STR(db_user, "regonce") },
+	{ "db_password",	 STR(db_password, "") },
+	{ "db_name",		 STR(db_name, "regonce") },
+	{ "db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "3") },
+	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
+	{ "strategy",		 KEY_STRATEGY, offsetof(struct config, strategy),
+	    0, 0, 0, "named_lock" },
+	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
+	{ "retry_max",		 NUM(retry_max, 1, 10, "3") },
+	{ "max_body_bytes",	 NUM(max_body_bytes, 64, 1048576, "16384") },
+	{ "argon2_memory_kib",	 NUM(argon2_memory_kib, 8, 4194304, "19456") },
+	{ "argon2_iterations",	 NUM(argon2_iterations, 1, 100, "2") },
+	{ "argon2_parallelism",	 NUM(argon2_parallelism, 1, 64, "1") },
+	{ "password_min_length", NUM(password_min_length, 1, 1024, "8") },
+	{ "base_path",		 STR(base_path, "") },
+	{ "log_level",		 KEY_LOG_LEVEL, offsetof(struct config, log_level),
+	    0, 0, 0, "info" },
+	{ "log_file",		 STR(log_file, "") },
+	{ "naive_delay_ms",	 NUM(naive_delay_ms, 0, 10000, "0") },
+};
+
+static const char *const strategy_names[] = {
+	[STRATEGY_NAMED_LOCK] = "named_lock",
+	[STRATEGY_UNIQUE] = "unique",
+	[STRATEGY_NAIVE] = "naive",
+};
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+};
+
+/* Write a formatted message into the caller's error buffer. */
+static int PRINTFLIKE(3, 4)
+config_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return (-1);
+}
+
+/* Find a name in a table of names; -1 when it is not there. */
+static int
+config_lookup(const char *const *names, size_t count, const char *value)
+{
+	size_t	i;
+
+	for (i = 0; i < count; i++)
+		if (strcmp(names[i], value) == 0)
+			return ((int)i);
+	return (-1);
+}
+
+/* Parse an unsigned decimal within [min, max]: no sign, no junk, no atoi. */
+static int
+config_parse_uint(const char *value, unsigned long min, unsigned long max,
+    unsigned long *out, const char **why)
+{
+	char		*end;
+	unsigned long	 number;
+
+	if (!isdigit((unsigned char)value[0])) {
+		*why = "not a whole number";
+		return (-1);
+	}
+	errno = 0;
+	number = strtoul(value, &end, 10);
+	if (*end != '\0') {
+		*why = "not a whole number";
+		return (-1);
+	}
+	if (errno == ERANGE || number > max) {
+		*why = "too large";
+		return (-1);
+	}
+	if (number < min) {
+		*why = "too small";
+		return (-1);
+	}
+	*out = number;
+	return (0);
+}
+
+/* Name of a strategy, as written in the config. */
+const char *
+config_strategy_name(enum reg_strategy strategy)
+{
+	return (strategy_names[strategy]);
+}
+
+/* Set one key from its text; on error name the key and the bad value. */
+int
+config_set(struct config *cfg, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+	const struct config_key	*ck = NULL;
+	char			*field;
+	const char		*why;
+	unsigned long		 number;
+	size_t			 i;
+	int			 idx;
+
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		if (strcmp(config_keys[i].name, key) == 0)
+			ck = &config_keys[i];
+	if (ck == NULL)
+		return (config_fail(err, errlen, "unknown key '%s'", key));
+	field = (char *)cfg + ck->offset;
+
+	switch (ck->type) {
+	case KEY_STRING:
+		if (strlen(value) >= ck->size)
+			return (config_fail(err, errlen,
+			    "%s is too long (at most %zu bytes)", key,
+			    ck->size - 1));
+		memcpy(field, value, strlen(value) + 1);
+		break;
+	case KEY_UINT:
+		if (config_parse_uint(value, ck->min, ck->max, &number,
+		    &why) == -1)
+			return (config_fail(err, errlen,
+			    "%s is %s: '%s' (allowed %lu to %lu)", key, why,
+			    value, ck->min, ck->max));
+		*(unsigned int *)(void *)field = (unsigned int)number;
+		break;
+	case KEY_STRATEGY:
+		idx = config_lookup(strategy_names, 3, value);
+		if (idx == -1)
+			return (config_fail(err, errlen, "%s is not one of "
+			    "named_lock, unique, naive: '%s'", key, value));
+		*(enum reg_strategy *)(void *)field = (enum reg_strategy)idx;
+		break;
+	case KEY_LOG_LEVEL:
+		idx = config_lookup(log_level_names, 4, value);
+		if (idx == -1)
+			return (config_fail(err, errlen, "%s is not one of "
+			    "error, warn, info, debug: '%s'", key, value));
+		*(enum log_level *)(void *)field = (enum log_level)idx;
+		break;
+	}
+	return (0);
+}
+
+/* Fill a config with the built-in defaults. */
+void
+config_defaults(struct config *cfg)
+{
+	char	err[CONFIG_ERR_MAX];
+	size_t	i;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		if (config_set(cfg, config_keys[i].name, config_keys[i].value,
+		    err, sizeof(err)) == -1)
+			fatalx("built-in default: %s", err);
+}
+
+/* Strip leading and trailing blanks in place. */
+static char *
+config_trim(char *text)
+{
+	char	*end;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	end = text + strlen(text);
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return (text);
+}
+
+/* Read "key = value" lines; '#' starts a comment line. */
+static int
+config_read_file(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	FILE	*fp;
+	char	 line[PATH_MAX + 256], sub[CONFIG_ERR_MAX];
+	char	*key, *value, *eq;
+	int	 lineno = 0, rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (config_fail(err, errlen, "%s: %s", path,
+		    strerror(errno)));
+	while (rc == 0 && fgets(line, sizeof(line), fp) != NULL) {
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(fp)) {
+			rc = config_fail(err, errlen, "%s:%d: line too long",
+			    path, lineno);
+			break;
+		}
+		key = config_trim(line);
+		if (*key == '\0' || *key == '#')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			rc = config_fail(err, errlen,
+			    "%s:%d: expected 'key = value'", path, lineno);
+			break;
+		}
+		*eq = '\0';
+		key = config_trim(key);
+		value = config_trim(eq + 1);
+		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
+			rc = config_fail(err, errlen, "%s:%d: %s", path,
+			    lineno, sub);
+	}
+	if (rc == 0 && ferror(fp))
+		rc = config_fail(err, errlen, "%s: read error", path);
+	fclose(fp);
+	return (rc);
+}
+
+/* Apply REGONCE_<KEY> overrides from the environment. */
+static int
+config_read_env(struct config *cfg, char *err, size_t errlen)
+{
+	char		 envname[64], sub[CONFIG_ERR_MAX];
+	const char	*value;
+	size_t		 i, j;
+
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+		const char *key = config_keys[i].name;
+
+		snprintf(envname, sizeof(envname), "%s", CONFIG_ENV_PREFIX);
+		for (j = 0; key[j] != '\0'; j++)
+			envname[strlen(CONFIG_ENV_PREFIX) + j] =
+			    (char)toupper((unsigned char)key[j]);
+		envname[strlen(CONFIG_ENV_PREFIX) + j] = '\0';
+		if ((value = getenv(envname)) == NULL)
+			continue;
+		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
+			return (config_fail(err, errlen, "%s: %s", envname,
+			    sub));
+	}
+	return (0);
+}
+
+/* Values that are fine alone but wrong together. */
+int
+config_check(const struct config *cfg, char *err, size_t errlen)
+{
+	size_t	len = strlen(cfg->base_path);
+
+	/* Timeouts nest: a lock wait must end before the client gives up. */
+	if (cfg->lock_timeout_ms >= cfg->db_timeout_s * 1000U)
+		return (config_fail(err, errlen, "lock_timeout_ms (%u) must be "
+		    "below db_timeout_s (%u s)", cfg->lock_timeout_ms,
+		    cfg->db_timeout_s));
+	if (len > 0 && (cfg->base_path[0] != '/' ||
+	    cfg->base_path[len - 1] == '/'))
+		return (config_fail(err, errlen, "base_path must start with "
+		    "'/' and not end with one: '%s'", cfg->base_path));
+	if (cfg->db_socket[0] == '\0' && cfg->db_host[0] == '\0')
+		return (config_fail(err, errlen,
+		    "one of db_socket or db_host must be set"));
+	/* argon2 needs at least 8 KiB per lane. */
+	if (cfg->argon2_memory_kib < 8 * cfg->argon2_parallelism)
+		return (config_fail(err, errlen, "argon2_memory_kib (%u) must "
+		    "be at least 8 x argon2_parallelism (%u)",
+		    cfg->argon2_memory_kib, cfg->argon2_parallelism));
+	return (0);
+}
+
+/* Defaults, then the file (when a path is given), then the environment. */
+int
+config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+	config_defaults(cfg);
+	if (path != NULL && config_read_file(cfg, path, err, errlen) == -1)
+		return (-1);
+	if (config_read_env(cfg, err, errlen) == -1)
+		return (-1);
+	return (config_check(cfg, err, errlen));
+}

@@ -1,0 +1,475 @@
+/*
+ * The store: one MariaDB connection per worker process, its prepared
+ * statements, and the mapping of MySQL error numbers to enum db_status.
+ * MYSQL_OPT_RECONNECT is never set: a silent reconnect would drop our
+ * transaction and our GET_LOCK lock without telling us. On DB_LOST the
+ * caller reconnects explicitly and starts the registration over.
+ */
+#include "config.h"
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+#ifndef ER_USER_LOCK_DEADLOCK
+#define ER_USER_LOCK_DEADLOCK	3058	/* MySQL 5.7+; MariaDB says 1213 */
+#endif
+
+enum db_stmt_id {
+	STMT_FIND,
+	STMT_FIND_FOR_UPDATE,
+	STMT_INSERT,
+	STMT_GET_LOCK,
+	STMT_RELEASE_LOCK,
+	STMT__COUNT
+};
+
+static const char *const db_stmt_sql[STMT__COUNT] = {
+	[STMT_FIND] =
+	    "SELECT id, password_hash FROM users WHERE openid = ?",
+	[STMT_FIND_FOR_UPDATE] =
+	    "SELECT id, password_hash FROM users WHERE openid = ? FOR UPDATE",
+	[STMT_INSERT] =
+	    "INSERT INTO users (openid, username, password_hash) "
+	    "VALUES (?, ?, ?)",
+	[STMT_GET_LOCK] = "SELECT GET_LOCK(?, ?)",
+	[STMT_RELEASE_LOCK] = "SELECT RELEASE_LOCK(?)",
+};
+
+struct db {
+	const struct config	*cfg;
+	MYSQL			*conn;
+	MYSQL_STMT		*stmt[STMT__COUNT];
+	unsigned int		 last_errno;
+	char			 last_error[256];
+};
+
+/* Map a MySQL/MariaDB error number to what the caller must do about it. */
+enum db_status
+db_classify(unsigned int err)
+{
+	switch (err) {
+	case 0:
+		return (DB_OK);
+	case ER_DUP_ENTRY:
+	case ER_DUP_ENTRY_WITH_KEY_NAME:
+		return (DB_DUPLICATE);
+	case ER_LOCK_DEADLOCK:
+	case ER_LOCK_WAIT_TIMEOUT:
+	case ER_USER_LOCK_DEADLOCK:
+	case ER_QUERY_INTERRUPTED:
+		return (DB_RETRY);
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CON_COUNT_ERROR:
+	case 4031:	/* ER_CLIENT_INTERACTION_TIMEOUT (MariaDB 10.3+) */
+		return (DB_LOST);
+	default:
+		return (DB_ERROR);
+	}
+}
+
+static void	db_disconnect(struct db *);
+
+/* Remember the last error; a lost connection is closed for good. */
+static enum db_status
+db_fail(struct db *db, unsigned int err, const char *text)
+{
+	enum db_status	st = db_classify(err);
+
+	db->last_errno = err;
+	strncpy(db->last_error, text, sizeof(db->last_error) - 1);
+	db->last_error[sizeof(db->last_error) - 1] = '\0';
+	/* After 2006/2013 the handle is dead: say so to the next caller. */
+	if (st == DB_LOST)
+		db_disconnect(db);
+	return (st);
+}
+
+/* Is there a connection to use? */
+int
+db_connected(struct db *db)
+{
+	return (db->conn != NULL);
+}
+
+/* The connection's error as a status. */
+static enum db_status
+db_conn_fail(struct db *db)
+{
+	return (db_fail(db, mysql_errno(db->conn), mysql_error(db->conn)));
+}
+
+/* A statement's error as a status. */
+static enum db_status
+db_stmt_fail(struct db *db, MYSQL_STMT *stmt)
+{
+	return (db_fail(db, mysql_stmt_errno(stmt), mysql_stmt_error(stmt)));
+}
+
+/* Errno of the last failed call, 0 if none. */
+unsigned int
+db_errno(struct db *db)
+{
+	return (db->last_errno);
+}
+
+/* Text of the last failed call. */
+const char *
+db_error(struct db *db)
+{
+	return (db->last_error);
+}
+
+/* A handle for cfg, not yet connected. */
+struct db *
+db_new(const struct config *cfg)
+{
+	struct db	*db;
+
+	if ((db = calloc(1, sizeof(*db))) == NULL)
+		fatalx("db_new: out of memory");
+	db->cfg = cfg;
+	return (db);
+}
+
+/* Close statements and the connection; the handle can connect again. */
+static void
+db_disconnect(struct db *db)
+{
+	int	i;
+
+	for (i = 0; i < STMT__COUNT; i++) {
+		if (db->stmt[i] != NULL)
+			mysql_stmt_close(db->stmt[i]);
+		db->stmt[i] = NULL;
+	}
+	if (db->conn != NULL)
+		mysql_close(db->conn);
+	db->conn = NULL;
+}
+
+/* Close and free a handle. */
+void
+db_free(struct db *db)
+{
+	if (db == NULL)
+		return;
+	db_disconnect(db);
+	free(db);
+}
+
+/* Bind one input string parameter. */
+static void
+db_bind_string(MYSQL_BIND *bind, const char *value, size_t len,
+    unsigned long *lenp)
+{
+	*lenp = (unsigned long)len;
+	bind->buffer_type = MYSQL_TYPE_STRING;
+	bind->buffer = (void *)(uintptr_t)value;
+	bind->buffer_length = (unsigned long)len;
+	bind->length = lenp;
+}
+
+#define DB_SET_WAIT	"SET SESSION innodb_lock_wait_timeout = ?"
+
+/* Run a statement that carries no data. */
+static enum db_status
+db_query(struct db *db, const char *sql)
+{
+	if (db->conn == NULL)
+		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (mysql_real_query(db->conn, sql, strlen(sql)) != 0)
+		return (db_conn_fail(db));
+	return (DB_OK);
+}
+
+/* Per-session settings, sent once after each connect. */
+static enum db_status
+db_session_setup(struct db *db)
+{
+	MYSQL_STMT	*stmt;
+	MYSQL_BIND	 bind;
+	unsigned int	 wait_s;
+	enum db_status	 st = DB_OK;
+
+	/*
+	 * READ COMMITTED: a FOR UPDATE on an absent openid takes no gap lock,
+	 * so two different openids landing in one gap cannot deadlock.
+	 */
+	if ((st = db_query(db, "SET SESSION TRANSACTION ISOLATION LEVEL "
+	    "READ COMMITTED")) != DB_OK)
+		return (st);
+
+	/* Row lock waits end before the client read timeout does. */
+	wait_s = (db->cfg->lock_timeout_ms + 999) / 1000;
+	if (wait_s >= db->cfg->db_timeout_s)
+		wait_s = db->cfg->db_timeout_s > 1 ? db->cfg->db_timeout_s - 1 : 1;
+	if ((stmt = mysql_stmt_init(db->conn)) == NULL)
+		return (db_conn_fail(db));
+	memset(&bind, 0, sizeof(bind));
+	bind.buffer_type = MYSQL_TYPE_LONG;
+	bind.is_unsigned = 1;
+	bind.buffer = &wait_s;
+	if (mysql_stmt_prepare(stmt, DB_SET_WAIT, strlen(DB_SET_WAIT)) != 0 ||
+	    mysql_stmt_bind_param(stmt, &bind) != 0 ||
+	    mysql_stmt_execute(stmt) != 0)
+		st = db_stmt_fail(db, stmt);
+	mysql_stmt_close(stmt);
+	return (st);
+}
+
+/* Open the connection and prepare every statement. */
+enum db_status
+db_connect(struct db *db)
+{
+	const struct config	*cfg = db->cfg;
+	unsigned int		 connect_s = cfg->db_connect_timeout_s;
+	unsigned int		 io_s = cfg->db_timeout_s;
+	const char		*socket = NULL, *host = cfg->db_host;
+	enum db_status		 st;
+	int			 i;
+
+	db_disconnect(db);
+	db->last_errno = 0;
+	db->last_error[0] = '\0';
+	if ((db->conn = mysql_init(NULL)) == NULL)
+		return (db_fail(db, CR_OUT_OF_MEMORY, "mysql_init failed"));
+	mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
+	mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_s);
+	mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
+	mysql_optionsv(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	if (cfg->db_socket[0] != '\0') {
+		socket = cfg->db_socket;
+		host = "localhost";
+	}
+	if (mysql_real_connect(db->conn, host, cfg->db_user,
+	    cfg->db_password, cfg->db_name, cfg->db_port, socket, 0) == NULL) {
+		/* Whatever the reason, there is no usable connection. */
+		db_conn_fail(db);
+		db_disconnect(db);
+		return (DB_LOST);
+	}
+	if ((st = db_session_setup(db)) != DB_OK)
+		goto fail;
+	for (i = 0; i < STMT__COUNT; i++) {
+		if ((db->stmt[i] = mysql_stmt_init(db->conn)) == NULL) {
+			st = db_conn_fail(db);
+			goto fail;
+		}
+		if (mysql_stmt_prepare(db->stmt[i], db_stmt_sql[i],
+		    strlen(db_stmt_sql[i])) != 0) {
+			st = db_stmt_fail(db, db->stmt[i]);
+			goto fail;
+		}
+	}
+	log_debug("db_connect: thread id %lu", mysql_thread_id(db->conn));
+	return (DB_OK);
+fail:
+	db_disconnect(db);
+	return (st == DB_OK ? DB_ERROR : st);
+}
+
+/* Drop the old connection (its locks go with it) and open a new one. */
+enum db_status
+db_reconnect(struct db *db)
+{
+	log_warn("db_reconnect: after error %u: %s", db->last_errno,
+	    db->last_error);
+	return (db_connect(db));
+}
+
+/* Is the server there? Reconnects once if the connection was lost. */
+enum db_status
+db_ping(struct db *db)
+{
+	if (db->conn != NULL && mysql_ping(db->conn) == 0)
+		return (DB_OK);
+	if (db->conn != NULL)
+		db_conn_fail(db);
+	return (db_connect(db));
+}
+
+/* Run a prepared statement with its parameters bound. */
+static enum db_status
+db_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
+{
+	MYSQL_STMT	*stmt = db->stmt[id];
+
+	if (db->conn == NULL || stmt == NULL)
+		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (mysql_stmt_bind_param(stmt, params) != 0 ||
+	    mysql_stmt_execute(stmt) != 0)
+		return (db_stmt_fail(db, stmt));
+	return (DB_OK);
+}
+
+/* Look an openid up; for_update takes the row lock inside a transaction. */
+enum db_status
+db_find_user(struct db *db, const char *openid, size_t len, int for_update,
+    struct db_user *user, int *found)
+{
+	enum db_stmt_id	 id = for_update ? STMT_FIND_FOR_UPDATE : STMT_FIND;
+	MYSQL_BIND	 param, result[2];
+	unsigned long	 param_len, hash_len = 0;
+	my_bool		 hash_null = 0;
+	enum db_status	 st;
+	int		 rc;
+
+	*found = 0;
+	memset(user, 0, sizeof(*user));
+	memset(&param, 0, sizeof(param));
+	db_bind_string(&param, openid, len, &param_len);
+	if ((st = db_execute(db, id, &param)) != DB_OK)
+		return (st);
+
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[0].is_unsigned = 1;
+	result[0].buffer = &user->id;
+	result[1].buffer_type = MYSQL_TYPE_STRING;
+	result[1].buffer = user->password_hash;
+	result[1].buffer_length = sizeof(user->password_hash);
+	result[1].length = &hash_len;
+	result[1].is_null = &hash_null;
+	if (mysql_stmt_bind_result(db->stmt[id], result) != 0)
+		return (db_stmt_fail(db, db->stmt[id]));
+	rc = mysql_stmt_fetch(db->stmt[id]);
+	if (rc == 0 || rc == MYSQL_DATA_TRUNCATED) {
+		*found = 1;
+		/* A hash we cannot hold whole can never equal ours. */
+		if (rc == MYSQL_DATA_TRUNCATED || hash_null)
+			user->password_hash[0] = '\0';
+	} else if (rc == 1) {
+		st = db_stmt_fail(db, db->stmt[id]);
+	}
+	/* Drain further rows: a table without the UNIQUE index may have them. */
+	if (db->stmt[id] != NULL)
+		mysql_stmt_free_result(db->stmt[id]);
+	return (st);
+}
+
+/* Insert a user; DB_DUPLICATE when the UNIQUE index already has openid. */
+enum db_status
+db_insert_user(struct db *db, const char *openid, size_t openid_len,
+    const char *username, size_t username_len, const char *password_hash,
+    uint64_t *user_id)
+{
+	MYSQL_BIND	 params[3];
+	unsigned long	 lens[3];
+	enum db_status	 st;
+
+	memset(params, 0, sizeof(params));
+	db_bind_string(&params[0], openid, openid_len, &lens[0]);
+	db_bind_string(&params[1], username, username_len, &lens[1]);
+	db_bind_string(&params[2], password_hash, strlen(password_hash),
+	    &lens[2]);
+	if ((st = db_execute(db, STMT_INSERT, params)) != DB_OK)
+		return (st);
+	*user_id = mysql_stmt_insert_id(db->stmt[STMT_INSERT]);
+	return (DB_OK);
+}
+
+/* Fetch the single integer a SELECT GET_LOCK/RELEASE_LOCK returns. */
+static enum db_status
+db_fetch_int(struct db *db, enum db_stmt_id id, int *value)
+{
+	MYSQL_BIND	 result;
+	long long	 number = 0;
+	my_bool		 is_null = 0;
+	enum db_status	 st = DB_OK;
+	int		 rc;
+
+	memset(&result, 0, sizeof(result));
+	result.buffer_type = MYSQL_TYPE_LONGLONG;
+	result.buffer = &number;
+	result.is_null = &is_null;
+	if (mysql_stmt_bind_result(db->stmt[id], &result) != 0)
+		return (db_stmt_fail(db, db->stmt[id]));
+	rc = mysql_stmt_fetch(db->stmt[id]);
+	if (rc == 1)
+		st = db_stmt_fail(db, db->stmt[id]);
+	else if (rc == MYSQL_NO_DATA)
+		st = db_fail(db, CR_UNKNOWN_ERROR, "no row from lock function");
+	else
+		*value = is_null ? -1 : (int)number;
+	if (db->stmt[id] != NULL)
+		mysql_stmt_free_result(db->stmt[id]);
+	return (st);
+}
+
+/*
+ * GET_LOCK(name, timeout): *got is 1 (ours), 0 (timed out) or -1 (NULL:
+ * an error such as a killed query). The timeout is always finite and
+ * positive: MariaDB answers NULL to a negative one instead of waiting.
+ */
+enum db_status
+db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
+    int *got)
+{
+	MYSQL_BIND	 params[2];
+	unsigned long	 name_len;
+	double		 timeout_s = timeout_ms / 1000.0;
+	enum db_status	 st;
+
+	memset(params, 0, sizeof(params));
+	db_bind_string(&params[0], name, strlen(name), &name_len);
+	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
+	params[1].buffer = &timeout_s;
+	if ((st = db_execute(db, STMT_GET_LOCK, params)) != DB_OK)
+		return (st);
+	return (db_fetch_int(db, STMT_GET_LOCK, got));
+}
+
+/* RELEASE_LOCK(name): *released is 1, 0 (not ours) or -1 (no such lock). */
+enum db_status
+db_release_lock(struct db *db, const char *name, int *released)
+{
+	MYSQL_BIND	 param;
+	unsigned long	 name_len;
+	enum db_status	 st;
+
+	memset(&param, 0, sizeof(param));
+	db_bind_string(&param, name, strlen(name), &name_len);
+	if ((st = db_execute(db, STMT_RELEASE_LOCK, &param)) != DB_OK)
+		return (st);
+	return (db_fetch_int(db, STMT_RELEASE_LOCK, released));
+}
+
+/* Start a transaction (the session is READ COMMITTED). */
+enum db_status
+db_begin(struct db *db)
+{
+	return (db_query(db, "START TRANSACTION"));
+}
+
+/* Commit the open transaction. */
+enum db_status
+db_commit(struct db *db)
+{
+	if (db->conn == NULL)
+		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (mysql_commit(db->conn) != 0)
+		return (db_conn_fail(db));
+	return (DB_OK);
+}
+
+/* Roll the open transaction back. */
+enum db_status
+db_rollback(struct db *db)
+{
+	if (db->conn == NULL)
+		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (mysql_rollback(db->conn) != 0)
+		return (db_conn_fail(db));
+	return (DB_OK);
+}

@@ -1,0 +1,170 @@
+/*
+ * regonce worker: start-up (config, log, database), signals and the
+ * FastCGI accept loop. spawn-fcgi hands each worker the listening socket
+ * as fd 0 and forks the pool; every worker has its own DB connection.
+ */
+#include "config.h"
+
+#include <fcgiapp.h>
+#include <mysql.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+
+static volatile sig_atomic_t	stop_requested;
+
+/* SIGTERM/SIGINT/SIGUSR1: stop accepting; the request in hand finishes. */
+static void
+main_on_signal(int signo)
+{
+	(void)signo;
+	stop_requested = 1;
+	FCGX_ShutdownPending();
+}
+
+/* Install the stop handler without SA_RESTART, so accept() returns. */
+static void
+main_signals(sigset_t *stop_set)
+{
+	struct sigaction	sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(stop_set);
+	sigaddset(stop_set, SIGTERM);
+	sigaddset(stop_set, SIGINT);
+	sigaddset(stop_set, SIGUSR1);
+	if (sigaction(SIGTERM, &sa, NULL) == -1 ||
+	    sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGUSR1, &sa, NULL) == -1)
+		fatalx("sigaction failed");
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void __attribute__((__noreturn__))
+main_usage(void)
+{
+	fprintf(stderr, "usage: regonce [-t] [-c config-file]\n"
+	    "  -c FILE  configuration (default: $REGONCE_CONF, else built-in "
+	    "defaults)\n"
+	    "  -t       check the configuration and the database, then exit\n"
+	    "Every key can be set as REGONCE_<KEY> in the environment.\n");
+	exit(2);
+}
+
+/* -t: report whether the config loads and the database answers. */
+static int
+main_check(const struct config *cfg)
+{
+	struct db	*db = db_new(cfg);
+	int		 rc = 0;
+
+	if (db_connect(db) == DB_OK)
+		printf("regonce: configuration ok; database %s answers "
+		    "(strategy %s)\n", cfg->db_name,
+		    config_strategy_name(cfg->strategy));
+	else {
+		printf("regonce: configuration ok; database error %u: %s\n",
+		    db_errno(db), db_error(db));
+		rc = 1;
+	}
+	db_free(db);
+	return (rc);
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct config	 cfg;
+	FCGX_Request	 req;
+	struct db	*db;
+	sigset_t	 stop_set;
+	const char	*path = getenv("REGONCE_CONF");
+	char		 err[CONFIG_ERR_MAX];
+	unsigned long	 served = 0;
+	int		 ch, check_only = 0, rc;
+
+	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		default:
+			main_usage();
+		}
+	}
+	if (optind != argc)
+		main_usage();
+	if (path != NULL && *path == '\0')
+		path = NULL;
+	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
+		fprintf(stderr, "regonce: %s\n", err);
+		return (1);
+	}
+	if (mysql_library_init(0, NULL, NULL) != 0) {
+		fprintf(stderr, "regonce: mysql_library_init failed\n");
+		return (1);
+	}
+	if (check_only)
+		return (main_check(&cfg));
+	if (FCGX_IsCGI()) {
+		fprintf(stderr, "regonce: fd 0 is not a FastCGI listening "
+		    "socket; start me with spawn-fcgi (see conf/)\n");
+		return (1);
+	}
+
+	log_open(cfg.log_file, cfg.log_level);
+	if (cfg.strategy == STRATEGY_NAIVE)
+		log_warn("STRATEGY IS 'naive': check-then-insert without a "
+		    "lock. It creates duplicate users under concurrency and "
+		    "exists only to reproduce that bug. Never use it in "
+		    "production.");
+	if (FCGX_Init() != 0)
+		fatalx("FCGX_Init failed");
+	main_signals(&stop_set);
+	if (FCGX_InitRequest(&req, 0, 0) != 0)
+		fatalx("FCGX_InitRequest failed");
+
+	db = db_new(&cfg);
+	/* A database that is down now is retried per request, not fatal. */
+	if (db_connect(db) != DB_OK)
+		log_warn("db_connect(%s): error %u: %s; retrying per request",
+		    cfg.db_name, db_errno(db), db_error(db));
+	log_info("worker started: strategy %s, database %s",
+	    config_strategy_name(cfg.strategy), cfg.db_name);
+
+	/*
+	 * Stop signals are blocked while a request is handled, so they
+	 * cannot cut a DB call short; they land only around accept.
+	 */
+	sigprocmask(SIG_BLOCK, &stop_set, NULL);
+	for (;;) {
+		sigprocmask(SIG_UNBLOCK, &stop_set, NULL);
+		if (stop_requested)
+			break;
+		rc = FCGX_Accept_r(&req);
+		sigprocmask(SIG_BLOCK, &stop_set, NULL);
+		/* Accept_r returns a negative errno, not only -1. */
+		if (rc < 0) {
+			if (!stop_requested)
+				log_error("FCGX_Accept_r: %d", rc);
+			break;
+		}
+		log_set_request(++served);
+		req_handle(&req, db, &cfg);
+		FCGX_Finish_r(&req);
+		log_set_request(0);
+	}
+	log_info("worker stopping after %lu requests", served);
+	db_free(db);
+	mysql_library_end();
+	return (0);
+}

@@ -1,0 +1,307 @@
+/*
+ * A request from arrival to answer: FastCGI params, the checks made before
+ * any body byte is read, a bounded body read, JSON into a struct
+ * reg_input, then registration and one response. Nothing here knows SQL.
+ */
+#include "config.h"
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "app.h"
+
+#define REQ_JSON_DEPTH	8	/* our object is flat; deep nesting is abuse */
+
+/* Which endpoint a request URI names, under base_path; query ignored. */
+enum req_route
+req_route(const char *base_path, const char *uri)
+{
+	size_t	base_len = strlen(base_path), path_len;
+
+	if (uri == NULL || strncmp(uri, base_path, base_len) != 0)
+		return (ROUTE_NONE);
+	uri += base_len;
+	path_len = strcspn(uri, "?");
+	if (path_len == strlen("/register") &&
+	    strncmp(uri, "/register", path_len) == 0)
+		return (ROUTE_REGISTER);
+	if (path_len == strlen("/healthz") &&
+	    strncmp(uri, "/healthz", path_len) == 0)
+		return (ROUTE_HEALTHZ);
+	return (ROUTE_NONE);
+}
+
+/*
+ * Parse CONTENT_LENGTH: absent or "" is 0 (nginx sends "" for no body).
+ * 0 = ok, -1 = not a plain decimal (400), -2 = above max (413).
+ */
+int
+req_content_length(const char *text, size_t max, size_t *out)
+{
+	size_t	value = 0;
+
+	*out = 0;
+	if (text == NULL || *text == '\0')
+		return (0);
+	for (; *text != '\0'; text++) {
+		if (*text < '0' || *text > '9')
+			return (-1);
+		/* Saturate above max: the digits that follow cannot matter. */
+		if (value <= max)
+			value = value * 10 + (size_t)(*text - '0');
+	}
+	if (value > max)
+		return (-2);
+	*out = value;
+	return (0);
+}
+
+/* Is a Content-Type application/json (parameters such as charset allowed)? */
+int
+req_is_json(const char *content_type)
+{
+	size_t	len = strlen("application/json");
+
+	if (content_type == NULL ||
+	    strncasecmp(content_type, "application/json", len) != 0)
+		return (0);
+	return (content_type[len] == '\0' || content_type[len] == ';' ||
+	    content_type[len] == ' ' || content_type[len] == '\t');
+}
+
+/*
+ * Everything decided before reading the body. Returns -1 with the answer
+ * in *kind when the request stops here, 0 when the body should be read.
+ */
+int
+req_check_head(const struct config *cfg, const struct req_head *head,
+    enum req_route *route, size_t *length, enum resp_kind *kind,
+    struct resp_detail *detail)
+{
+	int	rc;
+
+	*route = req_route(cfg->base_path, head->uri);
+	if (*route == ROUTE_NONE) {
+		*kind = RESP_NOT_FOUND;
+		return (-1);
+	}
+	if (*route == ROUTE_HEALTHZ) {
+		if (head->method != NULL && (strcmp(head->method, "GET") == 0 ||
+		    strcmp(head->method, "HEAD") == 0))
+			return (0);
+		*kind = RESP_METHOD_NOT_ALLOWED;
+		detail->allow = "GET, HEAD";
+		return (-1);
+	}
+	if (head->method == NULL || strcmp(head->method, "POST") != 0) {
+		*kind = RESP_METHOD_NOT_ALLOWED;
+		detail->allow = "POST";
+		return (-1);
+	}
+	if (!req_is_json(head->content_type)) {
+		*kind = RESP_UNSUPPORTED_MEDIA;
+		return (-1);
+	}
+	rc = req_content_length(head->content_length, cfg->max_body_bytes,
+	    length);
+	if (rc == -2) {
+		*kind = RESP_BODY_TOO_LARGE;
+		return (-1);
+	}
+	if (rc == -1) {
+		*kind = RESP_INVALID_JSON;
+		detail->message = "Content-Length is not a number";
+		return (-1);
+	}
+	return (0);
+}
+
+/* Take one string member of the request object. */
+static int
+req_get_string(json_object *root, const char *name, const char **value,
+    size_t *len, struct resp_detail *detail)
+{
+	json_object	*member;
+
+	detail->field = name;
+	if (!json_object_object_get_ex(root, name, &member) ||
+	    json_object_is_type(member, json_type_null)) {
+		detail->message = "a required field is missing";
+		return (-1);
+	}
+	if (!json_object_is_type(member, json_type_string)) {
+		detail->message = "the field must be a string";
+		return (-1);
+	}
+	*value = json_object_get_string(member);
+	*len = (size_t)json_object_get_string_len(member);
+	detail->field = NULL;
+	return (0);
+}
+
+/*
+ * Parse a body of exactly len bytes into in. The strings in "in" point
+ * into *root, which the caller releases with json_object_put().
+ */
+enum resp_kind
+req_parse_body(const char *buf, size_t len, struct reg_input *in,
+    json_object **root, struct resp_detail *detail)
+{
+	json_tokener		*tok;
+	json_object		*obj;
+	enum json_tokener_error	 jerr;
+	size_t			 end;
+
+	*root = NULL;
+	memset(in, 0, sizeof(*in));
+	if (len == 0) {
+		detail->message = "the body is empty";
+		return (RESP_INVALID_JSON);
+	}
+	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL)
+		return (RESP_INTERNAL);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (obj == NULL) {
+		detail->message = jerr == json_tokener_continue ?
+		    "the JSON ends early" : json_tokener_error_desc(jerr);
+		return (RESP_INVALID_JSON);
+	}
+	/* Only white space may follow the object. */
+	while (end < len && strchr(" \t\r\n", buf[end]) != NULL &&
+	    buf[end] != '\0')
+		end++;
+	if (end != len) {
+		json_object_put(obj);
+		detail->message = "there is data after the JSON object";
+		return (RESP_INVALID_JSON);
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		detail->message = "the body must be a JSON object";
+		return (RESP_INVALID_JSON);
+	}
+	*root = obj;
+	if (req_get_string(obj, "openid", &in->openid, &in->openid_len,
+	    detail) == -1 ||
+	    req_get_string(obj, "username", &in->username, &in->username_len,
+	    detail) == -1 ||
+	    req_get_string(obj, "password", &in->password, &in->password_len,
+	    detail) == -1)
+		return (RESP_INVALID_FIELD);
+	return (RESP_CREATED);	/* parsed: the caller registers */
+}
+
+/* Write an answer; a failed write means nginx has gone, nothing to do. */
+static int
+req_send(FCGX_Request *req, enum resp_kind kind,
+    const struct resp_detail *detail)
+{
+	static const char	 fallback[] = "Status: 500 Internal Server Error"
+	    "\r\nContent-Type: application/json; charset=utf-8\r\n\r\n"
+	    "{\"code\":-5,\"error\":\"internal_error\","
+	    "\"message\":\"out of memory\"}\n";
+	char			*text;
+	size_t			 len;
+
+	if ((text = resp_build(kind, detail, &len)) == NULL) {
+		FCGX_PutStr(fallback, (int)sizeof(fallback) - 1, req->out);
+		return (500);
+	}
+	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
+		log_warn("response write failed: client gone");
+	free(text);
+	return (resp_status(kind));
+}
+
+/* Read exactly len body bytes; short means the client sent less. */
+static int
+req_read_body(FCGX_Request *req, char *buf, size_t len)
+{
+	size_t	got = 0;
+	int	n;
+
+	while (got < len) {
+		n = FCGX_GetStr(buf + got, (int)(len - got), req->in);
+		if (n <= 0)
+			return (-1);
+		got += (size_t)n;
+	}
+	return (0);
+}
+
+/* POST /register with a body of len bytes. */
+static enum resp_kind
+req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
+    size_t len, struct resp_detail *detail)
+{
+	struct reg_input	 in;
+	struct reg_outcome	 outcome;
+	json_object		*root = NULL;
+	enum resp_kind		 kind;
+	char			*buf;
+
+	/* len <= max_body_bytes: checked before this allocation. */
+	if ((buf = malloc(len + 1)) == NULL)
+		return (RESP_INTERNAL);
+	if (req_read_body(req, buf, len) == -1) {
+		detail->message = "the body is shorter than Content-Length";
+		kind = RESP_INVALID_JSON;
+		goto out;
+	}
+	kind = req_parse_body(buf, len, &in, &root, detail);
+	if (kind != RESP_CREATED)
+		goto out;
+	reg_user(db, cfg, &in, &outcome);
+	kind = resp_kind_of(outcome.result);
+	detail->user_id = outcome.user_id;
+	detail->field = outcome.field;
+	detail->message = outcome.result == REG_INVALID ? outcome.reason : NULL;
+	/* The clear password lives in the JSON tree and the body: wipe both. */
+	pw_wipe((char *)(uintptr_t)in.password, in.password_len);
+out:
+	pw_wipe(buf, len);
+	free(buf);
+	if (root != NULL)
+		json_object_put(root);
+	return (kind);
+}
+
+/* Answer one accepted request. */
+void
+req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
+{
+	struct req_head		 head;
+	struct resp_detail	 detail;
+	enum req_route		 route;
+	enum resp_kind		 kind;
+	size_t			 len;
+	int			 status;
+
+	memset(&detail, 0, sizeof(detail));
+	head.method = FCGX_GetParam("REQUEST_METHOD", req->envp);
+	head.uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	if (head.uri == NULL)
+		head.uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
+	head.content_type = FCGX_GetParam("CONTENT_TYPE", req->envp);
+	head.content_length = FCGX_GetParam("CONTENT_LENGTH", req->envp);
+
+	if (req_check_head(cfg, &head, &route, &len, &kind, &detail) == 0) {
+		if (route == ROUTE_HEALTHZ)
+			kind = db_ping(db) == DB_OK ? RESP_HEALTH_OK :
+			    RESP_HEALTH_DOWN;
+		else
+			kind = req_register(req, db, cfg, len, &detail);
+	}
+	status = req_send(req, kind, &detail);
+	log_info("%s %.200s -> %d", head.method != NULL ? head.method : "-",
+	    head.uri != NULL ? head.uri : "-", status);
+}

@@ -1,0 +1,147 @@
+/*
+ * Responses: one table from every kind of answer to its HTTP status and
+ * JSON body. The "code" and "message" fields are those the existing
+ * mini-program clients read; "error" is a stable slug for everyone else.
+ */
+#include "config.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+
+struct resp_row {
+	int		 status;
+	const char	*status_text;
+	int		 code;
+	const char	*error;		/* NULL: no "error" member */
+	const char	*message;
+	const char	*retry_after;	/* NULL: no Retry-After header */
+};
+
+static const struct resp_row resp_table[RESP__COUNT] = {
+	[RESP_CREATED] = { 200, "OK", 0, NULL, "注册成功", NULL },
+	[RESP_EXISTS] = { 200, "OK", -1, NULL, "注册失败，Openid已存在", NULL },
+	[RESP_INVALID_JSON] = { 400, "Bad Request", -2, "invalid_json",
+	    "the body must be one JSON object", NULL },
+	[RESP_INVALID_FIELD] = { 400, "Bad Request", -2, "invalid_field",
+	    "a field is missing or invalid", NULL },
+	[RESP_BODY_TOO_LARGE] = { 413, "Payload Too Large", -2,
+	    "body_too_large", "the body is larger than allowed", NULL },
+	[RESP_UNSUPPORTED_MEDIA] = { 415, "Unsupported Media Type", -2,
+	    "unsupported_media_type", "Content-Type must be application/json",
+	    NULL },
+	[RESP_METHOD_NOT_ALLOWED] = { 405, "Method Not Allowed", -2,
+	    "method_not_allowed", "this method is not allowed here", NULL },
+	[RESP_NOT_FOUND] = { 404, "Not Found", -2, "not_found",
+	    "no such endpoint", NULL },
+	[RESP_BUSY] = { 503, "Service Unavailable", -3, "busy",
+	    "this openid is being registered by another request; retry",
+	    "1" },
+	[RESP_DB_UNAVAILABLE] = { 503, "Service Unavailable", -4,
+	    "db_unavailable", "the database is unavailable; retry later", "5" },
+	[RESP_INTERNAL] = { 500, "Internal Server Error", -5, "internal_error",
+	    "internal error; it has been logged", NULL },
+	[RESP_HEALTH_OK] = { 200, "OK", 0, NULL, NULL, NULL },
+	[RESP_HEALTH_DOWN] = { 503, "Service Unavailable", -4,
+	    "db_unavailable", "the database does not answer", "5" },
+};
+
+/* The answer for a registration result. */
+enum resp_kind
+resp_kind_of(enum reg_result result)
+{
+	switch (result) {
+	case REG_CREATED:
+		return (RESP_CREATED);
+	case REG_EXISTS:
+		return (RESP_EXISTS);
+	case REG_INVALID:
+		return (RESP_INVALID_FIELD);
+	case REG_BUSY:
+		return (RESP_BUSY);
+	case REG_DB_UNAVAILABLE:
+		return (RESP_DB_UNAVAILABLE);
+	case REG_INTERNAL:
+		break;
+	}
+	return (RESP_INTERNAL);
+}
+
+/* The HTTP status of a kind of answer. */
+int
+resp_status(enum resp_kind kind)
+{
+	return (resp_table[kind].status);
+}
+
+/* The JSON body of an answer; the caller puts it. */
+static json_object *
+resp_body(enum resp_kind kind, const struct resp_detail *detail)
+{
+	const struct resp_row	*row = &resp_table[kind];
+	const char		*message = row->message;
+	json_object		*body = json_object_new_object();
+
+	if (body == NULL)
+		return (NULL);
+	if (kind == RESP_HEALTH_OK || kind == RESP_HEALTH_DOWN)
+		json_object_object_add(body, "status", json_object_new_string(
+		    kind == RESP_HEALTH_OK ? "ok" : "unavailable"));
+	if (kind == RESP_HEALTH_OK)
+		return (body);
+	if (detail != NULL && detail->message != NULL)
+		message = detail->message;
+	json_object_object_add(body, "code", json_object_new_int(row->code));
+	if (row->error != NULL)
+		json_object_object_add(body, "error",
+		    json_object_new_string(row->error));
+	if (kind == RESP_INVALID_FIELD && detail != NULL &&
+	    detail->field != NULL)
+		json_object_object_add(body, "field",
+		    json_object_new_string(detail->field));
+	json_object_object_add(body, "message",
+	    json_object_new_string(message));
+	if (kind == RESP_CREATED && detail != NULL)
+		json_object_object_add(body, "user_id",
+		    json_object_new_uint64(detail->user_id));
+	return (body);
+}
+
+/*
+ * The whole CGI response (headers, blank line, body) for an answer, in a
+ * string the caller frees; its length goes to *len. NULL: out of memory.
+ */
+char *
+resp_build(enum resp_kind kind, const struct resp_detail *detail, size_t *len)
+{
+	const struct resp_row	*row = &resp_table[kind];
+	json_object		*body;
+	const char		*text;
+	char			 extra[128] = "";
+	char			*out = NULL;
+	int			 n;
+
+	if ((body = resp_body(kind, detail)) == NULL)
+		return (NULL);
+	text = json_object_to_json_string_ext(body,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (row->retry_after != NULL)
+		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n",
+		    row->retry_after);
+	else if (kind == RESP_METHOD_NOT_ALLOWED && detail != NULL &&
+	    detail->allow != NULL)
+		snprintf(extra, sizeof(extra), "Allow: %s\r\n", detail->allow);
+	n = asprintf(&out, "Status: %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "%s\r\n%s\n", row->status, row->status_text, extra,
+	    text != NULL ? text : "{}");
+	json_object_put(body);
+	if (n < 0)
+		return (NULL);
+	*len = (size_t)n;
+	return (out);
+}

@@ -1,0 +1,195 @@
+/* Unit tests for config.c: defaults, each key's checks, file and env. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "app.h"
+
+struct set_case {
+	const char	*key;
+	const char	*value;
+	const char	*error;		/* NULL: accepted; else a substring */
+};
+
+static const struct set_case set_cases[] = {
+	{ "db_port", "3307", NULL },
+	{ "db_port", "70000", "db_port is too large: '70000'" },
+	{ "db_port", "0", "db_port is too small" },
+	{ "db_port", "-1", "db_port is not a whole number" },
+	{ "db_port", "33o6", "db_port is not a whole number" },
+	{ "db_port", "", "db_port is not a whole number" },
+	{ "db_port", "99999999999999999999999", "db_port is too large" },
+	{ "lock_timeout_ms", "1500", NULL },
+	{ "lock_timeout_ms", "0", "lock_timeout_ms is too small" },
+	{ "strategy", "unique", NULL },
+	{ "strategy", "naive", NULL },
+	{ "strategy", "redis", "strategy is not one of" },
+	{ "log_level", "debug", NULL },
+	{ "log_level", "loud", "log_level is not one of" },
+	{ "max_body_bytes", "1048577", "max_body_bytes is too large" },
+	{ "argon2_memory_kib", "4", "argon2_memory_kib is too small" },
+	{ "password_min_length", "0", "password_min_length is too small" },
+	{ "no_such_key", "1", "unknown key 'no_such_key'" },
+	{ "db_name", "a-name-that-is-far-too-long-for-mariadb-to-accept-as-a-"
+	    "database-name", "db_name is too long" },
+};
+
+/* Each row: accepted, or refused with a message naming the key. */
+static void
+test_config_set_table(void **state)
+{
+	struct config	cfg;
+	char		err[CONFIG_ERR_MAX];
+	size_t		i;
+
+	(void)state;
+	for (i = 0; i < sizeof(set_cases) / sizeof(set_cases[0]); i++) {
+		const struct set_case *c = &set_cases[i];
+		int rc;
+
+		config_defaults(&cfg);
+		err[0] = '\0';
+		rc = config_set(&cfg, c->key, c->value, err, sizeof(err));
+		if (c->error == NULL) {
+			if (rc != 0)
+				fail_msg("%s=%s refused: %s", c->key, c->value,
+				    err);
+		} else if (rc != -1 || strstr(err, c->error) == NULL)
+			fail_msg("%s=%s: want '%s', got rc %d '%s'", c->key,
+			    c->value, c->error, rc, err);
+	}
+}
+
+/* The defaults are the documented ones. */
+static void
+test_config_defaults(void **state)
+{
+	struct config	cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(cfg.strategy, STRATEGY_NAMED_LOCK);
+	assert_int_equal(cfg.lock_timeout_ms, 3000);
+	assert_int_equal(cfg.db_timeout_s, 10);
+	assert_int_equal(cfg.max_body_bytes, 16384);
+	assert_int_equal(cfg.argon2_memory_kib, 19456);
+	assert_int_equal(cfg.argon2_iterations, 2);
+	assert_int_equal(cfg.argon2_parallelism, 1);
+	assert_int_equal(cfg.password_min_length, 8);
+	assert_string_equal(cfg.base_path, "");
+	assert_string_equal(cfg.db_name, "regonce");
+}
+
+/* Write text to a fresh temporary file; returns its path. */
+static char *
+write_temp(const char *text)
+{
+	static char	path[64];
+	int		fd;
+
+	snprintf(path, sizeof(path), "/tmp/regonce-test-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return (path);
+}
+
+/* A file sets keys; a bad line is reported with its number. */
+static void
+test_config_file(void **state)
+{
+	struct config	 cfg;
+	char		 err[CONFIG_ERR_MAX];
+	char		*path;
+
+	(void)state;
+	path = write_temp("# comment\n\n  db_name = other \n"
+	    "lock_timeout_ms=1200\nbase_path = /api\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_string_equal(cfg.db_name, "other");
+	assert_int_equal(cfg.lock_timeout_ms, 1200);
+	assert_string_equal(cfg.base_path, "/api");
+	unlink(path);
+
+	path = write_temp("db_name = x\ndb_port = 70000\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: db_port is too large"));
+	unlink(path);
+
+	path = write_temp("just words\n");
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: expected 'key = value'"));
+	unlink(path);
+
+	assert_int_equal(config_load(&cfg, "/nonexistent/regonce.conf", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+}
+
+/* REGONCE_<KEY> beats the file; a bad one names the variable. */
+static void
+test_config_env(void **state)
+{
+	struct config	 cfg;
+	char		 err[CONFIG_ERR_MAX];
+	char		*path;
+
+	(void)state;
+	path = write_temp("argon2_memory_kib = 1024\n");
+	setenv("REGONCE_ARGON2_MEMORY_KIB", "64", 1);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(cfg.argon2_memory_kib, 64);
+	setenv("REGONCE_ARGON2_MEMORY_KIB", "lots", 1);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "REGONCE_ARGON2_MEMORY_KIB: "
+	    "argon2_memory_kib is not a whole number"));
+	unsetenv("REGONCE_ARGON2_MEMORY_KIB");
+	unlink(path);
+}
+
+/* Values that only clash together: timeouts must nest, paths be clean. */
+static void
+test_config_check(void **state)
+{
+	struct config	cfg;
+	char		err[CONFIG_ERR_MAX];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), 0);
+	cfg.lock_timeout_ms = 10000;
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "lock_timeout_ms (10000) must be below "
+	    "db_timeout_s"));
+	config_defaults(&cfg);
+	strcpy(cfg.base_path, "/api/");
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "base_path"));
+	config_defaults(&cfg);
+	cfg.argon2_parallelism = 4;
+	cfg.argon2_memory_kib = 16;
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "argon2_memory_kib"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_set_table),
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_config_env),
+		cmocka_unit_test(test_config_check),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

@@ -1,0 +1,573 @@
+/*
+ * Unit tests for register.c. The store is cut at the db_* seam: each
+ * db_* function below plays back what the test scripted with will_return,
+ * so every path (1062, 1213, GET_LOCK 0/NULL, a lost connection) is hit
+ * in a known order, and cmocka fails a test that leaves a script unused.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "app.h"
+
+#define FOUND_OURS	2	/* find: the row holds the hash we inserted */
+
+static char	inserted_hash[PW_HASH_MAX];
+static int	fake_connected = 1;
+
+/* --- the scripted store -------------------------------------------- */
+
+int
+db_connected(struct db *db)
+{
+	(void)db;
+	return (fake_connected);
+}
+
+enum db_status
+db_reconnect(struct db *db)
+{
+	enum db_status	st = mock_type(enum db_status);
+
+	(void)db;
+	fake_connected = st == DB_OK;
+	return (st);
+}
+
+enum db_status
+db_find_user(struct db *db, const char *openid, size_t len, int for_update,
+    struct db_user *user, int *found)
+{
+	(void)db;
+	(void)openid;
+	(void)len;
+	check_expected(for_update);
+	*found = mock_type(int);
+	memset(user, 0, sizeof(*user));
+	user->id = 7;
+	if (*found == FOUND_OURS) {
+		strcpy(user->password_hash, inserted_hash);
+		*found = 1;
+	} else
+		strcpy(user->password_hash, "$argon2id$someone-else");
+	return (mock_type(enum db_status));
+}
+
+enum db_status
+db_insert_user(struct db *db, const char *openid, size_t openid_len,
+    const char *username, size_t username_len, const char *password_hash,
+    uint64_t *user_id)
+{
+	(void)db;
+	(void)openid;
+	(void)openid_len;
+	(void)username;
+	(void)username_len;
+	/* The hash is done before the insert, and is argon2id. */
+	assert_memory_equal(password_hash, "$argon2id$v=19$", 15);
+	strcpy(inserted_hash, password_hash);
+	*user_id = 99;
+	return (mock_type(enum db_status));
+}
+
+enum db_status
+db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
+    int *got)
+{
+	(void)db;
+	assert_memory_equal(name, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
+	assert_int_equal(timeout_ms, 3000);
+	*got = mock_type(int);
+	return (mock_type(enum db_status));
+}
+
+enum db_status
+db_release_lock(struct db *db, const char *name, int *released)
+{
+	(void)db;
+	(void)name;
+	function_called();
+	*released = 1;
+	return (DB_OK);
+}
+
+enum db_status
+db_begin(struct db *db)
+{
+	(void)db;
+	return (mock_type(enum db_status));
+}
+
+enum db_status
+db_commit(struct db *db)
+{
+	(void)db;
+	return (mock_type(enum db_status));
+}
+
+enum db_status
+db_rollback(struct db *db)
+{
+	(void)db;
+	function_called();
+	return (DB_OK);
+}
+
+unsigned int
+db_errno(struct db *db)
+{
+	(void)db;
+	return (1213);
+}
+
+const char *
+db_error(struct db *db)
+{
+	(void)db;
+	return ("scripted error");
+}
+
+/* --- scripting helpers --------------------------------------------- */
+
+static void
+find(int for_update, int found, enum db_status st)
+{
+	expect_value(db_find_user, for_update, for_update);
+	will_return(db_find_user, found);
+	will_return(db_find_user, st);
+}
+
+static void
+lock(int got, enum db_status st)
+{
+	will_return(db_get_lock, got);
+	will_return(db_get_lock, st);
+}
+
+/* The usual path up to the INSERT: pre-check, lock, begin, FOR UPDATE. */
+static void
+up_to_insert(void)
+{
+	find(0, 0, DB_OK);
+	lock(1, DB_OK);
+	will_return(db_begin, DB_OK);
+	find(1, 0, DB_OK);
+}
+
+static struct config	cfg;
+static struct reg_input	good = { "oABC-123", 8, "张三", 6, "correct horse",
+			    13 };
+
+static int
+setup(void **state)
+{
+	(void)state;
+	config_defaults(&cfg);
+	/* Cheap argon2 for tests: the cost is config, the code path is not. */
+	cfg.argon2_memory_kib = 8;
+	cfg.argon2_iterations = 1;
+	cfg.log_level = LOG_LEVEL_ERROR;
+	log_open("-", LOG_LEVEL_ERROR);
+	fake_connected = 1;
+	inserted_hash[0] = '\0';
+	return (0);
+}
+
+/* --- the registration flow ----------------------------------------- */
+
+static void
+test_created(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 99);
+	assert_int_equal(out.attempts, 1);
+}
+
+/* A repeat ends at the pre-check: no lock, no hash, no insert. */
+static void
+test_exists_precheck(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	assert_string_equal(inserted_hash, "");
+}
+
+/* The row appeared between pre-check and lock: FOR UPDATE sees it. */
+static void
+test_exists_under_lock(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_OK);
+	lock(1, DB_OK);
+	will_return(db_begin, DB_OK);
+	find(1, 1, DB_OK);
+	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+}
+
+/* ER_DUP_ENTRY on the INSERT is "exists", not an error. */
+static void
+test_duplicate_is_exists(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_DUPLICATE);
+	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+}
+
+/* A deadlock rolls back, releases, and the whole attempt is retried. */
+static void
+test_deadlock_retried(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_RETRY);
+	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.attempts, 2);
+}
+
+/* Deadlocks every time: give up after retry_max with "busy". */
+static void
+test_deadlock_exhausted(void **state)
+{
+	struct reg_outcome	out;
+	int			i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		up_to_insert();
+		will_return(db_insert_user, DB_RETRY);
+		expect_function_call(db_rollback);
+		expect_function_call(db_release_lock);
+	}
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_BUSY);
+	assert_int_equal(out.attempts, 3);
+}
+
+/* GET_LOCK 0: someone else holds it past the timeout. Nothing to undo. */
+static void
+test_lock_timeout_busy(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_OK);
+	lock(0, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_BUSY);
+}
+
+/* GET_LOCK NULL: the server failed the call. */
+static void
+test_lock_null_unavailable(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_OK);
+	lock(-1, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+}
+
+/*
+ * The connection dies at COMMIT, which had in fact committed: after the
+ * reconnect the pre-check finds a row with our own hash, so the answer is
+ * still "created", once. No rollback or release on a dead connection.
+ */
+static void
+test_lost_at_commit_is_created_once(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_LOST);
+	will_return(db_reconnect, DB_OK);
+	find(0, FOUND_OURS, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 7);
+	assert_int_equal(out.attempts, 2);
+}
+
+/* The connection is gone and stays gone: 503 db_unavailable. */
+static void
+test_lost_for_good(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_LOST);
+	will_return(db_reconnect, DB_LOST);
+	will_return(db_reconnect, DB_LOST);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+	assert_int_equal(out.attempts, 3);
+}
+
+/* A worker whose connection died earlier reconnects before anything. */
+static void
+test_reconnect_first(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	fake_connected = 0;
+	will_return(db_reconnect, DB_OK);
+	find(0, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+}
+
+/* An unexpected DB error is internal; the lock is still released. */
+static void
+test_error_releases_lock(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_OK);
+	lock(1, DB_OK);
+	will_return(db_begin, DB_ERROR);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_INTERNAL);
+}
+
+/* unique: no lock at all; the index's 1062 is "exists". */
+static void
+test_unique_strategy(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_UNIQUE;
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_DUPLICATE);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_CREATED);
+}
+
+/* naive: check, then insert, nothing else. */
+static void
+test_naive_strategy(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAIVE;
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_OK);
+	reg_user(NULL, &cfg, &good, &out);
+	assert_int_equal(out.result, REG_CREATED);
+}
+
+/* --- validation and lock names ------------------------------------- */
+
+struct input_case {
+	const char	*name;
+	const char	*openid, *username, *password;
+	size_t		 openid_len, username_len, password_len;
+	const char	*field;		/* NULL: valid */
+};
+
+static char	long_openid[257], long_username[257], long_password[1026];
+
+#define IN(o, u, p) o, u, p, sizeof(o) - 1, sizeof(u) - 1, sizeof(p) - 1
+
+static const struct input_case input_cases[] = {
+	{ "valid", IN("o_1-A.b", "name", "12345678"), NULL },
+	{ "printable ascii openid", IN("!~#{}'\";", "n", "12345678"), NULL },
+	{ "utf-8 username", IN("o", "\xe5\xbc\xa0\xf0\x9f\x98\x80", "12345678"),
+	    NULL },
+	{ "empty openid", IN("", "n", "12345678"), "openid" },
+	{ "openid with space", IN("o 1", "n", "12345678"), "openid" },
+	{ "openid with NUL", IN("o\0", "n", "12345678"), "openid" },
+	{ "openid with newline", IN("o\n", "n", "12345678"), "openid" },
+	{ "openid non-ascii", IN("\xc3\xa9", "n", "12345678"), "openid" },
+	{ "empty username", IN("o", "", "12345678"), "username" },
+	{ "username with NUL", IN("o", "a\0b", "12345678"), "username" },
+	{ "username with tab", IN("o", "a\tb", "12345678"), "username" },
+	{ "username with DEL", IN("o", "a\x7f", "12345678"), "username" },
+	{ "username with C1", IN("o", "a\xc2\x85", "12345678"), "username" },
+	{ "username bad utf-8", IN("o", "a\xff", "12345678"), "username" },
+	{ "username overlong", IN("o", "\xc0\xaf", "12345678"), "username" },
+	{ "username surrogate", IN("o", "\xed\xa0\x80", "12345678"),
+	    "username" },
+	{ "username truncated", IN("o", "\xe5\xbc", "12345678"), "username" },
+	{ "username above U+10FFFF", IN("o", "\xf4\x90\x80\x80", "12345678"),
+	    "username" },
+	{ "short password", IN("o", "n", "1234567"), "password" },
+	{ "password with NUL", IN("o", "n", "1234\0678"), "password" },
+};
+
+static void
+test_validate_table(void **state)
+{
+	const char	*field, *reason;
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(input_cases) / sizeof(input_cases[0]); i++) {
+		const struct input_case	*c = &input_cases[i];
+		struct reg_input	 in = { c->openid, c->openid_len,
+					    c->username, c->username_len,
+					    c->password, c->password_len };
+		int			 rc;
+
+		rc = reg_validate(&cfg, &in, &field, &reason);
+		if (c->field == NULL && rc != 0)
+			fail_msg("%s: refused (%s: %s)", c->name, field,
+			    reason);
+		if (c->field != NULL && (rc != -1 ||
+		    strcmp(field, c->field) != 0 || reason == NULL))
+			fail_msg("%s: want %s refused, got rc %d", c->name,
+			    c->field, rc);
+	}
+}
+
+/* Lengths at and past each limit. */
+static void
+test_validate_limits(void **state)
+{
+	const char		*field, *reason;
+	struct reg_input	 in = { long_openid, 255, "n", 1, "12345678",
+				    8 };
+
+	(void)state;
+	memset(long_openid, 'o', sizeof(long_openid));
+	memset(long_username, 'u', sizeof(long_username));
+	memset(long_password, 'p', sizeof(long_password));
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), 0);
+	in.openid_len = 256;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), -1);
+	assert_string_equal(field, "openid");
+	in.openid_len = 1;
+	in.username = long_username;
+	in.username_len = 255;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), 0);
+	in.username_len = 256;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), -1);
+	assert_string_equal(field, "username");
+	in.username_len = 1;
+	in.password = long_password;
+	in.password_len = 1024;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), 0);
+	in.password_len = 1025;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), -1);
+	assert_string_equal(field, "password");
+	cfg.password_min_length = 12;
+	in.password_len = 11;
+	assert_int_equal(reg_validate(&cfg, &in, &field, &reason), -1);
+}
+
+/* Invalid input touches nothing: no script, so any db call fails. */
+static void
+test_invalid_touches_nothing(void **state)
+{
+	struct reg_input	in = { "", 0, "n", 1, "12345678", 8 };
+	struct reg_outcome	out;
+
+	(void)state;
+	reg_user(NULL, &cfg, &in, &out);
+	assert_int_equal(out.result, REG_INVALID);
+	assert_string_equal(out.field, "openid");
+}
+
+/* SHA-256("abc") is a published vector; names are exact and bounded. */
+static void
+test_lock_name(void **state)
+{
+	char	name[REG_LOCK_NAME_MAX], other[REG_LOCK_NAME_MAX];
+
+	(void)state;
+	assert_int_equal(reg_lock_name("abc", 3, name, sizeof(name)), 0);
+	assert_string_equal(name, "regonce:ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9c");
+	assert_true(strlen(name) <= 64);
+	/* Case matters: oAbC and oabc are two users, two locks. */
+	reg_lock_name("oAbC", 4, name, sizeof(name));
+	reg_lock_name("oabc", 4, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	/* Every byte counts, even after a NUL. */
+	reg_lock_name("a\0b", 3, name, sizeof(name));
+	reg_lock_name("a", 1, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	/* The longest openid still gives a short name. */
+	memset(long_openid, 'x', 255);
+	assert_int_equal(reg_lock_name(long_openid, 255, name, sizeof(name)),
+	    0);
+	assert_int_equal(strlen(name), 56);
+	assert_int_equal(reg_lock_name("abc", 3, name, 10), -1);
+}
+
+#define T(fn) cmocka_unit_test_setup(fn, setup)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_created),
+		T(test_exists_precheck),
+		T(test_exists_under_lock),
+		T(test_duplicate_is_exists),
+		T(test_deadlock_retried),
+		T(test_deadlock_exhausted),
+		T(test_lock_timeout_busy),
+		T(test_lock_null_unavailable),
+		T(test_lost_at_commit_is_created_once),
+		T(test_lost_for_good),
+		T(test_reconnect_first),
+		T(test_error_releases_lock),
+		T(test_unique_strategy),
+		T(test_naive_strategy),
+		T(test_validate_table),
+		T(test_validate_limits),
+		T(test_invalid_touches_nothing),
+		T(test_lock_name),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}

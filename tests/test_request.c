@@ -1,0 +1,232 @@
+/* Unit tests for request.c: routes, head checks and body parsing. */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <json-c/json.h>
+
+#include "app.h"
+
+struct body_case {
+	const char	*name;
+	const char	*body;
+	size_t		 len;		/* 0: strlen(body) */
+	enum resp_kind	 want;		/* RESP_CREATED: parsed */
+	const char	*field;		/* RESP_INVALID_FIELD: which */
+};
+
+#define OK_BODY "{\"openid\":\"o1\",\"username\":\"u\",\"password\":\"p\"}"
+
+static const struct body_case body_cases[] = {
+	{ "valid", OK_BODY, 0, RESP_CREATED, NULL },
+	{ "unknown fields ignored", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":\"p\",\"extra\":[1,2]}", 0, RESP_CREATED, NULL },
+	{ "trailing white space", OK_BODY " \n", 0, RESP_CREATED, NULL },
+	{ "empty", "", 0, RESP_INVALID_JSON, NULL },
+	{ "not json", "openid=o1", 0, RESP_INVALID_JSON, NULL },
+	{ "truncated", "{\"openid\":\"o1\",\"user", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "array", "[1,2,3]", 0, RESP_INVALID_JSON, NULL },
+	{ "string", "\"hello\"", 0, RESP_INVALID_JSON, NULL },
+	{ "number", "42", 0, RESP_INVALID_JSON, NULL },
+	{ "null", "null", 0, RESP_INVALID_JSON, NULL },
+	{ "two objects", OK_BODY OK_BODY, 0, RESP_INVALID_JSON, NULL },
+	{ "trailing junk", OK_BODY "x", 0, RESP_INVALID_JSON, NULL },
+	{ "single quotes", "{'openid':'o'}", 0, RESP_INVALID_JSON, NULL },
+	{ "invalid utf-8", "{\"openid\":\"\xff\xfe\"}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "too deep", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "NUL byte in body", "{\"openid\":\"o\0\"}", 15, RESP_INVALID_JSON,
+	    NULL },
+	{ "openid missing", "{\"username\":\"u\",\"password\":\"p\"}", 0,
+	    RESP_INVALID_FIELD, "openid" },
+	{ "openid null", "{\"openid\":null,\"username\":\"u\","
+	    "\"password\":\"p\"}", 0, RESP_INVALID_FIELD, "openid" },
+	{ "openid number", "{\"openid\":12,\"username\":\"u\","
+	    "\"password\":\"p\"}", 0, RESP_INVALID_FIELD, "openid" },
+	{ "username bool", "{\"openid\":\"o\",\"username\":true,"
+	    "\"password\":\"p\"}", 0, RESP_INVALID_FIELD, "username" },
+	{ "password object", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":{}}", 0, RESP_INVALID_FIELD, "password" },
+	{ "password missing", "{\"openid\":\"o\",\"username\":\"u\"}", 0,
+	    RESP_INVALID_FIELD, "password" },
+};
+
+/* Each body row gets its documented answer and, for fields, the name. */
+static void
+test_parse_body_table(void **state)
+{
+	size_t	i;
+
+	(void)state;
+	for (i = 0; i < sizeof(body_cases) / sizeof(body_cases[0]); i++) {
+		const struct body_case	*c = &body_cases[i];
+		struct reg_input	 in;
+		struct resp_detail	 detail;
+		json_object		*root;
+		enum resp_kind		 got;
+
+		memset(&detail, 0, sizeof(detail));
+		got = req_parse_body(c->body, c->len ? c->len :
+		    strlen(c->body), &in, &root, &detail);
+		if (got != c->want)
+			fail_msg("%s: want kind %d, got %d (%s)", c->name,
+			    c->want, got, detail.message ? detail.message : "");
+		if (c->field != NULL && (detail.field == NULL ||
+		    strcmp(detail.field, c->field) != 0))
+			fail_msg("%s: want field %s, got %s", c->name, c->field,
+			    detail.field ? detail.field : "(none)");
+		if (got != RESP_CREATED && got != RESP_INVALID_FIELD &&
+		    detail.message == NULL)
+			fail_msg("%s: no message", c->name);
+		if (root != NULL)
+			json_object_put(root);
+	}
+}
+
+/* Strings keep their JSON length: an escaped NUL is not a terminator. */
+static void
+test_parse_body_lengths(void **state)
+{
+	static const char	 body[] = "{\"openid\":\"a\\u0000b\","
+	    "\"username\":\"\xe7\x94\xa8\",\"password\":\"12345678\"}";
+	struct reg_input	 in;
+	struct resp_detail	 detail;
+	json_object		*root;
+
+	(void)state;
+	memset(&detail, 0, sizeof(detail));
+	assert_int_equal(req_parse_body(body, strlen(body), &in, &root,
+	    &detail), RESP_CREATED);
+	assert_int_equal(in.openid_len, 3);
+	assert_memory_equal(in.openid, "a\0b", 3);
+	assert_int_equal(in.username_len, 3);
+	assert_int_equal(in.password_len, 8);
+	json_object_put(root);
+}
+
+/* CONTENT_LENGTH: "" is 0, junk is -1, over the bound is -2. */
+static void
+test_content_length(void **state)
+{
+	size_t	len;
+
+	(void)state;
+	assert_int_equal(req_content_length(NULL, 100, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(req_content_length("", 100, &len), 0);
+	assert_int_equal(req_content_length("100", 100, &len), 0);
+	assert_int_equal(len, 100);
+	assert_int_equal(req_content_length("101", 100, &len), -2);
+	assert_int_equal(req_content_length("99999999999999999999999999", 100,
+	    &len), -2);
+	assert_int_equal(req_content_length("-1", 100, &len), -1);
+	assert_int_equal(req_content_length("1e3", 100, &len), -1);
+	assert_int_equal(req_content_length(" 5", 100, &len), -1);
+	assert_int_equal(req_content_length("0x10", 100, &len), -1);
+}
+
+/* Routes under a base path; the query string is ignored. */
+static void
+test_route(void **state)
+{
+	(void)state;
+	assert_int_equal(req_route("", "/register"), ROUTE_REGISTER);
+	assert_int_equal(req_route("", "/register?x=1"), ROUTE_REGISTER);
+	assert_int_equal(req_route("", "/healthz"), ROUTE_HEALTHZ);
+	assert_int_equal(req_route("", "/registerx"), ROUTE_NONE);
+	assert_int_equal(req_route("", "/register/"), ROUTE_NONE);
+	assert_int_equal(req_route("", "/"), ROUTE_NONE);
+	assert_int_equal(req_route("", NULL), ROUTE_NONE);
+	assert_int_equal(req_route("/api", "/api/register"), ROUTE_REGISTER);
+	assert_int_equal(req_route("/api", "/register"), ROUTE_NONE);
+	assert_int_equal(req_route("/api", "/apiregister"), ROUTE_NONE);
+}
+
+/* Content-Type must be JSON; parameters and case do not matter. */
+static void
+test_is_json(void **state)
+{
+	(void)state;
+	assert_true(req_is_json("application/json"));
+	assert_true(req_is_json("application/json; charset=utf-8"));
+	assert_true(req_is_json("Application/JSON"));
+	assert_false(req_is_json("application/jsonx"));
+	assert_false(req_is_json("text/plain"));
+	assert_false(req_is_json("application/x-www-form-urlencoded"));
+	assert_false(req_is_json(""));
+	assert_false(req_is_json(NULL));
+}
+
+struct head_case {
+	const char	*method, *uri, *type, *length;
+	int		 rc;
+	enum resp_kind	 kind;
+};
+
+static const struct head_case head_cases[] = {
+	{ "POST", "/register", "application/json", "40", 0, 0 },
+	{ "POST", "/register", "application/json", "", 0, 0 },
+	{ "GET", "/healthz", NULL, "", 0, 0 },
+	{ "HEAD", "/healthz", NULL, "", 0, 0 },
+	{ "POST", "/nope", "application/json", "40", -1, RESP_NOT_FOUND },
+	{ "GET", "/register", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
+	{ "DELETE", "/register", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
+	{ "POST", "/healthz", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
+	{ "POST", "/register", "text/plain", "40", -1,
+	    RESP_UNSUPPORTED_MEDIA },
+	{ "POST", "/register", NULL, "40", -1, RESP_UNSUPPORTED_MEDIA },
+	{ "POST", "/register", "application/json", "16385", -1,
+	    RESP_BODY_TOO_LARGE },
+	{ "POST", "/register", "application/json", "abc", -1,
+	    RESP_INVALID_JSON },
+};
+
+/* What is decided before the body: 404, 405, 415, 413, 400. */
+static void
+test_check_head_table(void **state)
+{
+	struct config	cfg;
+	size_t		i;
+
+	(void)state;
+	config_defaults(&cfg);
+	for (i = 0; i < sizeof(head_cases) / sizeof(head_cases[0]); i++) {
+		const struct head_case	*c = &head_cases[i];
+		struct req_head		 head = { c->method, c->uri, c->type,
+					    c->length };
+		struct resp_detail	 detail;
+		enum req_route		 route;
+		enum resp_kind		 kind = RESP__COUNT;
+		size_t			 len;
+		int			 rc;
+
+		memset(&detail, 0, sizeof(detail));
+		rc = req_check_head(&cfg, &head, &route, &len, &kind, &detail);
+		if (rc != c->rc || (rc == -1 && kind != c->kind))
+			fail_msg("row %zu (%s %s): want %d/%d, got %d/%d", i,
+			    c->method, c->uri, c->rc, c->kind, rc, kind);
+		if (kind == RESP_METHOD_NOT_ALLOWED && detail.allow == NULL)
+			fail_msg("row %zu: 405 without Allow", i);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_body_table),
+		cmocka_unit_test(test_parse_body_lengths),
+		cmocka_unit_test(test_content_length),
+		cmocka_unit_test(test_route),
+		cmocka_unit_test(test_is_json),
+		cmocka_unit_test(test_check_head_table),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
