@@ -34,6 +34,7 @@ struct config {
 	char		 db_name[65];
 	unsigned int	 db_connect_timeout_s;
 	unsigned int	 db_timeout_s;
+	int		 db_repeatable_read;	/* negative control only */
 	enum reg_strategy strategy;
 	unsigned int	 lock_timeout_ms;
 	unsigned int	 retry_max;
@@ -112,6 +113,9 @@ enum db_status	 db_release_lock(struct db *, const char *, int *);
 enum db_status	 db_begin(struct db *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
+enum db_status	 db_count_prefix(struct db *, const char *,
+		     void (*)(void *, const char *, size_t, unsigned long),
+		     void *);
 unsigned int	 db_errno(struct db *);
 const char	*db_error(struct db *);
 

@@ -15,7 +15,8 @@
 
 #include "app.h"
 
-enum key_type { KEY_STRING, KEY_UINT, KEY_STRATEGY, KEY_LOG_LEVEL };
+enum key_type { KEY_STRING, KEY_UINT, KEY_STRATEGY, KEY_LOG_LEVEL,
+	KEY_ISOLATION };
 
 struct config_key {
 	const char	*name;
@@ -41,6 +42,8 @@ static const struct config_key config_keys[] = {
 	{ "db_name",		 STR(db_name, "regonce") },
 	{ "db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "3") },
 	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
+	{ "db_isolation",	 KEY_ISOLATION, offsetof(struct config,
+	    db_repeatable_read), 0, 0, 0, "read_committed" },
 	{ "strategy",		 KEY_STRATEGY, offsetof(struct config, strategy),
 	    0, 0, 0, "named_lock" },
 	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
@@ -61,6 +64,11 @@ static const char *const strategy_names[] = {
 	[STRATEGY_NAMED_LOCK] = "named_lock",
 	[STRATEGY_UNIQUE] = "unique",
 	[STRATEGY_NAIVE] = "naive",
+};
+
+static const char *const isolation_names[] = {
+	"read_committed",
+	"repeatable_read",
 };
 
 static const char *const log_level_names[] = {
@@ -172,6 +180,14 @@ config_set(struct config *cfg, const char *key, const char *value, char *err,
 			return (config_fail(err, errlen, "%s is not one of "
 			    "named_lock, unique, naive: '%s'", key, value));
 		*(enum reg_strategy *)(void *)field = (enum reg_strategy)idx;
+		break;
+	case KEY_ISOLATION:
+		idx = config_lookup(isolation_names, 2, value);
+		if (idx == -1)
+			return (config_fail(err, errlen, "%s is not one of "
+			    "read_committed, repeatable_read: '%s'", key,
+			    value));
+		*(int *)(void *)field = idx;
 		break;
 	case KEY_LOG_LEVEL:
 		idx = config_lookup(log_level_names, 4, value);

@@ -1,2 +1,116 @@
-#!/bin/sh
-exit 77
+#!/usr/bin/env bash
+# Integration: POST /register through nginx and the spawn-fcgi pool on the
+# real MariaDB: created, exists, case-sensitive openids, every error row of
+# the API table (each writing nothing), busy while the lock is held.
+. "$REGONCE_SRCDIR/tests/lib.sh"
+
+URL=$REGONCE_IT_URL
+PIDS_BEFORE=$(pids main)
+ROWS_BEFORE=$(sql "SELECT COUNT(*) FROM users")
+
+# --- created, then exists --------------------------------------------
+OPENID="it-$RUN-one"
+PASSWORD="clear-text-pw-$RUN"
+register "{\"openid\":\"$OPENID\",\"username\":\"Zhang San 张三\",\"password\":\"$PASSWORD\"}"
+is "$STATUS $(field code) $(field message)" "200 0 注册成功" "a new openid is created"
+USER_ID=$(field user_id)
+is "$(sql "SELECT id FROM users WHERE openid = '$OPENID'")" "$USER_ID" "user_id is the row's id"
+grep -q '^content-type: application/json; charset=utf-8$' <<<"${HEADERS,,}"
+ok $? "the answer is JSON (Content-Type)"
+is "$(sql "SELECT username FROM users WHERE openid = '$OPENID'")" "Zhang San 张三" \
+	"the username keeps its UTF-8"
+
+register "{\"openid\":\"$OPENID\",\"username\":\"other\",\"password\":\"another-pw\"}"
+is "$STATUS $(field code) $(field message)" "200 -1 注册失败，Openid已存在" \
+	"the same openid again is 'exists'"
+is "$(rows "$OPENID")" 1 "still one row"
+
+# --- passwords --------------------------------------------------------
+HASH=$(sql "SELECT password_hash FROM users WHERE openid = '$OPENID'")
+case $HASH in '$argon2id$v=19$m=19456,t=2,p=1$'*) r=0 ;; *) r=1 ;; esac
+ok $r "the password is stored as an argon2id PHC string (default cost)"
+is "$(sql "SELECT COUNT(*) FROM users WHERE password_hash LIKE '%$PASSWORD%'")" 0 \
+	"no clear password in the table"
+! grep -rqF "$PASSWORD" "$VAR/log"
+ok $? "no clear password in any log"
+
+# --- openids are byte-exact --------------------------------------------
+register "{\"openid\":\"it-$RUN-oAbC\",\"username\":\"u\",\"password\":\"12345678\"}"
+A=$(field code)
+register "{\"openid\":\"it-$RUN-oabc\",\"username\":\"u\",\"password\":\"12345678\"}"
+is "$A $(field code)" "0 0" "oAbC and oabc are two users"
+is "$(sql "SELECT COUNT(*) FROM users WHERE openid IN (BINARY 'it-$RUN-oAbC', BINARY 'it-$RUN-oabc')")" 2 \
+	"two rows for them"
+
+# --- every error row, none of which writes --------------------------------
+ROWS_MID=$(sql "SELECT COUNT(*) FROM users")
+LONG=$(printf 'o%.0s' $(seq 256))
+BIG=$(head -c 20000 /dev/zero | tr '\0' 'x')
+while IFS='|' read -r want_status want_error want_field ctype body; do
+	[ -n "$want_status" ] || continue
+	register_ct() {
+		request "$URL/register" POST -H "Content-Type: $ctype" --data-binary "$body"
+	}
+	register_ct
+	got="$STATUS $(field error) $(field field)"
+	is "$got" "$want_status $want_error $want_field" "$want_error${want_field:+ ($want_field)}: ${body:0:40}"
+	[ "$(field code)" = -2 ] || echo "# code was $(field code)"
+done <<EOF2
+400|invalid_json||application/json|{"openid":
+400|invalid_json||application/json|not json at all
+400|invalid_json||application/json|[1,2,3]
+400|invalid_json||application/json|"a string"
+400|invalid_json||application/json|{"openid":"a","username":"b","password":"12345678"} trailing
+400|invalid_field|openid|application/json|{"username":"u","password":"12345678"}
+400|invalid_field|openid|application/json|{"openid":42,"username":"u","password":"12345678"}
+400|invalid_field|openid|application/json|{"openid":"","username":"u","password":"12345678"}
+400|invalid_field|openid|application/json|{"openid":"a b","username":"u","password":"12345678"}
+400|invalid_field|openid|application/json|{"openid":"$LONG","username":"u","password":"12345678"}
+400|invalid_field|openid|application/json|{"openid":"x' OR 1=1 --\u0000","username":"u","password":"12345678"}
+400|invalid_field|username|application/json|{"openid":"it-$RUN-u","username":"a\u0007b","password":"12345678"}
+400|invalid_field|username|application/json|{"openid":"it-$RUN-u","username":null,"password":"12345678"}
+400|invalid_field|password|application/json|{"openid":"it-$RUN-p","username":"u","password":"short"}
+400|invalid_field|password|application/json|{"openid":"it-$RUN-p","username":"u","password":true}
+415|unsupported_media_type||text/plain|{"openid":"it-$RUN-t","username":"u","password":"12345678"}
+415|unsupported_media_type||application/x-www-form-urlencoded|openid=a&username=b
+413|body_too_large||application/json|{"openid":"$BIG"}
+EOF2
+is "$(sql "SELECT COUNT(*) FROM users")" "$ROWS_MID" "no error case wrote a row"
+
+request "$URL/register" GET
+is "$STATUS $(field error)" "405 method_not_allowed" "GET /register is 405"
+grep -qi '^allow: POST$' <<<"$HEADERS"
+ok $? "405 carries Allow: POST"
+request "$URL/healthz" GET
+is "$STATUS $BODY" '200 {"status":"ok"}' "healthz answers ok"
+
+# --- busy: a test client holds the openid's named lock ------------------
+BUSY="it-$RUN-busy"
+NAME=$(lock_name "$BUSY")
+HOLDER_IN=$(mktemp -u)
+mkfifo "$HOLDER_IN"
+mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N <"$HOLDER_IN" >/dev/null &
+HOLDER=$!
+exec 7>"$HOLDER_IN"
+echo "SELECT GET_LOCK('$NAME', 10);" >&7
+await 100 test "$(sql "SELECT IS_USED_LOCK('$NAME') IS NOT NULL")" = 1
+ok $? "the test client holds the lock"
+register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
+is "$STATUS $(field code) $(field error)" "503 -3 busy" "a held lock gives 503 busy"
+grep -qi '^retry-after: [0-9]' <<<"$HEADERS"
+ok $? "busy carries Retry-After"
+is "$(rows "$BUSY")" 0 "busy wrote nothing"
+echo "SELECT RELEASE_LOCK('$NAME');" >&7
+exec 7>&-
+wait "$HOLDER"
+rm -f "$HOLDER_IN"
+await 100 test "$(sql "SELECT IS_USED_LOCK('$NAME') IS NULL")" = 1
+register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
+is "$STATUS $(field code)" "200 0" "once released, the same request is created"
+is "$(sql "SELECT IS_USED_LOCK('$NAME') IS NULL")" 1 "and regonce released its lock"
+
+# --- the pool survived all of it -----------------------------------------
+is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"
+is "$(sql "SELECT COUNT(*) FROM users") " "$((ROWS_BEFORE + 4)) " "exactly the 4 good registrations wrote rows"
+
+done_testing

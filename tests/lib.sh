@@ -1,0 +1,108 @@
+# Shared helpers for the integration tests (sourced). They speak TAP, so
+# automake's harness counts every case. Each test runs against the stack
+# that ./stack check starts; without it they are skipped.
+
+if [ -z "${REGONCE_IT_URL:-}" ]; then
+	echo "1..0 # SKIP no stack: run ./stack check"
+	exit 0
+fi
+for tool in curl jq mariadb; do
+	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing"; exit 1; }
+done
+
+TESTS_RUN=0
+TESTS_FAILED=0
+REPLAY="$REGONCE_BUILDDIR/fcgi-app/regonce-replay"
+VAR=$REGONCE_IT_VAR
+
+# ok COND-EXIT-STATUS DESCRIPTION: record one case.
+ok() {
+	local status=$1
+	shift
+	TESTS_RUN=$((TESTS_RUN + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $TESTS_RUN - $*"
+	else
+		echo "not ok $TESTS_RUN - $*"
+		TESTS_FAILED=$((TESTS_FAILED + 1))
+	fi
+}
+
+# is GOT WANT DESCRIPTION: equality, with both sides shown on failure.
+is() {
+	local got=$1 want=$2
+	shift 2
+	if [ "$got" = "$want" ]; then
+		ok 0 "$*"
+	else
+		ok 1 "$*"
+		printf '# Expected: %s\n# But got:  %s\n' "$want" "$got"
+	fi
+}
+
+# done_testing: the plan comes last; exit non-zero on any failure.
+done_testing() {
+	echo "1..$TESTS_RUN"
+	[ "$TESTS_FAILED" -eq 0 ]
+}
+
+# request URL METHOD [curl args...]: sets STATUS, BODY and HEADERS.
+request() {
+	local url=$1 method=$2 out
+	shift 2
+	out=$(mktemp)
+	STATUS=$(curl -s -o "$out.body" -D "$out.headers" -w '%{http_code}' \
+		-X "$method" "$@" "$url") || STATUS=000
+	BODY=$(cat "$out.body" 2>/dev/null)
+	HEADERS=$(tr -d '\r' <"$out.headers" 2>/dev/null)
+	rm -f "$out" "$out.body" "$out.headers"
+}
+
+# register JSON [BASE-URL]: POST JSON to /register.
+register() {
+	request "${2:-$REGONCE_IT_URL}/register" POST \
+		-H 'Content-Type: application/json' --data-binary "$1"
+}
+
+# field NAME: a member of the last response body ("" if absent).
+field() {
+	jq -r --arg f "$1" 'if type == "object" and has($f) then .[$f] | tostring else "" end' \
+		<<<"$BODY" 2>/dev/null
+}
+
+# sql [DATABASE] QUERY: one query, tab-separated, no column names.
+sql() {
+	local db=regonce
+	[ $# -eq 2 ] && { db=$1; shift; }
+	mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N -B \
+		"$db" -e "$1"
+}
+
+# rows OPENID: how many rows hold exactly this openid.
+rows() {
+	sql "SELECT COUNT(*) FROM users WHERE openid = BINARY '$1'"
+}
+
+# pids POOL: the pool's worker PIDs, sorted, on one line.
+pids() {
+	sort -n "$VAR/run/$1.pid" | paste -sd' '
+}
+
+# lock_name OPENID: the named lock regonce takes for it.
+lock_name() {
+	printf 'regonce:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-48)"
+}
+
+# await TENTHS COMMAND...: poll until COMMAND succeeds.
+await() {
+	local tries=$1
+	shift
+	until "$@" >/dev/null 2>&1; do
+		tries=$((tries - 1))
+		[ "$tries" -gt 0 ] || return 1
+		sleep 0.1
+	done
+}
+
+# A unique openid prefix per test run.
+RUN=$(date +%s%N | sha256sum | cut -c1-8)

@@ -1,0 +1,287 @@
+/*
+ * regonce-replay: reproduce the duplicate-registration race against a live
+ * endpoint and check the table afterwards.
+ *
+ *   regonce-replay --url URL --users N --replays R --concurrency C
+ *                  [--prefix P] [--db-conf FILE] [--timeout S] [--json]
+ *
+ * The R copies of one registration are handed to libcurl together, so
+ * they reach the server at the same moment; at most C are in flight.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "app.h"
+#include "replay.h"
+
+#define BODY_MAX	2048
+
+struct xfer {
+	struct replay_result	*res;
+	struct curl_slist	*headers;
+	size_t			 len;
+	char			 body[BODY_MAX];
+};
+
+/* Keep what fits of a response body. */
+static size_t
+replay_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer	*xfer = arg;
+	size_t		 n = size * nmemb, room = BODY_MAX - xfer->len;
+
+	memcpy(xfer->body + xfer->len, data, n < room ? n : room);
+	xfer->len += n < room ? n : room;
+	return (n);
+}
+
+/* Seconds on the monotonic clock. */
+static double
+replay_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* Queue one copy of user's registration on the multi handle. */
+static void
+replay_add(CURLM *multi, const struct replay_args *args, unsigned int user,
+    struct replay_result *res)
+{
+	struct xfer	*xfer;
+	CURL		*easy;
+	char		 payload[256];
+
+	if ((xfer = calloc(1, sizeof(*xfer))) == NULL ||
+	    (easy = curl_easy_init()) == NULL) {
+		fprintf(stderr, "regonce-replay: out of memory\n");
+		exit(3);
+	}
+	res->user = user;
+	xfer->res = res;
+	snprintf(payload, sizeof(payload), "{\"openid\":\"%s%u\","
+	    "\"username\":\"replay user %u\",\"password\":\"replay-pw-%u\"}",
+	    args->prefix, user, user, user);
+	xfer->headers = curl_slist_append(NULL,
+	    "Content-Type: application/json");
+	curl_easy_setopt(easy, CURLOPT_URL, args->url);
+	curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, payload);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, xfer->headers);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, replay_write);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, xfer);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, xfer);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)args->timeout_s);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_multi_add_handle(multi, easy);
+}
+
+/* Record a finished transfer and free it. */
+static void
+replay_done(CURLM *multi, CURL *easy, CURLcode code)
+{
+	struct xfer	*xfer;
+	curl_off_t	 total_us = 0;
+	long		 status = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
+	if (code == CURLE_OK)
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
+	replay_classify(xfer->res, status, xfer->body, xfer->len);
+	xfer->res->latency_ms = (double)total_us / 1000.0;
+	curl_multi_remove_handle(multi, easy);
+	curl_easy_cleanup(easy);
+	curl_slist_free_all(xfer->headers);
+	free(xfer);
+}
+
+/* Send everything; results[] gets one entry per request. */
+static void
+replay_run(const struct replay_args *args, struct replay_result *results,
+    double *wall_s)
+{
+	CURLM		*multi = curl_multi_init();
+	CURLMsg		*msg;
+	unsigned int	 next_user = 0, in_flight = 0, copy;
+	size_t		 next_slot = 0;
+	double		 start = replay_now();
+	int		 running, left;
+
+	if (multi == NULL) {
+		fprintf(stderr, "regonce-replay: curl_multi_init failed\n");
+		exit(3);
+	}
+	curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS,
+	    (long)args->concurrency);
+	for (;;) {
+		/* Release the copies of a registration together. */
+		while (next_user < args->users && (in_flight == 0 ||
+		    in_flight + args->replays <= args->concurrency)) {
+			for (copy = 0; copy < args->replays; copy++)
+				replay_add(multi, args, next_user,
+				    &results[next_slot++]);
+			in_flight += args->replays;
+			next_user++;
+		}
+		curl_multi_perform(multi, &running);
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			replay_done(multi, msg->easy_handle, msg->data.result);
+			in_flight--;
+		}
+		if (in_flight == 0 && next_user == args->users)
+			break;
+		curl_multi_poll(multi, NULL, 0, 1000, NULL);
+	}
+	curl_multi_cleanup(multi);
+	*wall_s = replay_now() - start;
+}
+
+struct replay_db_ctx {
+	const struct replay_args	*args;
+	unsigned int			*rows;	/* per user */
+};
+
+/* One openid of ours with its row count. */
+static void
+replay_db_row(void *arg, const char *openid, size_t len, unsigned long rows)
+{
+	struct replay_db_ctx	*ctx = arg;
+	size_t			 prefix = strlen(ctx->args->prefix);
+	char			 digits[16], *end;
+	unsigned long		 user;
+
+	if (len <= prefix || len - prefix >= sizeof(digits))
+		return;
+	memcpy(digits, openid + prefix, len - prefix);
+	digits[len - prefix] = '\0';
+	user = strtoul(digits, &end, 10);
+	if (*end == '\0' && user < ctx->args->users)
+		ctx->rows[user] = (unsigned int)rows;
+}
+
+/* Count this run's rows: duplicates, extra rows, created-but-missing. */
+static int
+replay_check_db(const struct replay_args *args,
+    const struct replay_result *results, size_t count,
+    struct replay_report *rep)
+{
+	struct replay_db_ctx	 ctx = { args, NULL };
+	struct config		 cfg;
+	struct db		*db;
+	unsigned char		*created;
+	char			 err[CONFIG_ERR_MAX];
+	size_t			 i;
+	int			 rc = -1;
+
+	if (config_load(&cfg, args->db_conf, err, sizeof(err)) == -1) {
+		fprintf(stderr, "regonce-replay: %s\n", err);
+		return (-1);
+	}
+	created = calloc(args->users, 1);
+	ctx.rows = calloc(args->users, sizeof(*ctx.rows));
+	if (created == NULL || ctx.rows == NULL) {
+		fprintf(stderr, "regonce-replay: out of memory\n");
+		exit(3);
+	}
+	for (i = 0; i < count; i++)
+		if (results[i].status == 200 && results[i].code == 0)
+			created[results[i].user] = 1;
+	db = db_new(&cfg);
+	if (db_connect(db) != DB_OK ||
+	    db_count_prefix(db, args->prefix, replay_db_row, &ctx) != DB_OK) {
+		fprintf(stderr, "regonce-replay: database %s: error %u: %s\n",
+		    cfg.db_name, db_errno(db), db_error(db));
+		goto out;
+	}
+	for (i = 0; i < args->users; i++) {
+		if (ctx.rows[i] > 1) {
+			rep->duplicates++;
+			rep->extra_rows += ctx.rows[i] - 1;
+		}
+		if (created[i] && ctx.rows[i] == 0)
+			rep->lost++;
+	}
+	rep->db_checked = 1;
+	rc = 0;
+out:
+	db_free(db);
+	free(created);
+	free(ctx.rows);
+	return (rc);
+}
+
+static void
+replay_usage(FILE *fp)
+{
+	fprintf(fp, "usage: regonce-replay --url URL [--users N] [--replays R] "
+	    "[--concurrency C]\n"
+	    "                      [--prefix P] [--db-conf FILE] [--timeout S] "
+	    "[--json]\n"
+	    "Sends N registrations, each R times at once, at most C in flight "
+	    "(defaults 50, 2, 32).\n"
+	    "With --db-conf (the worker's config) it also counts the table's "
+	    "rows for this run.\n"
+	    "Exit status: 0 clean, 1 duplicates or lost rows found, 2 usage, "
+	    "3 could not run.\n");
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct replay_args	 args;
+	struct replay_report	 rep;
+	struct replay_result	*results;
+	json_object		*json;
+	char			 err[256];
+	size_t			 total;
+
+	if (replay_parse_args(argc, argv, &args, err, sizeof(err)) == -1) {
+		if (strcmp(err, "help") == 0) {
+			replay_usage(stdout);
+			return (0);
+		}
+		fprintf(stderr, "regonce-replay: %s\n", err);
+		replay_usage(stderr);
+		return (2);
+	}
+	log_open("-", LOG_LEVEL_ERROR);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
+	    mysql_library_init(0, NULL, NULL) != 0) {
+		fprintf(stderr, "regonce-replay: library init failed\n");
+		return (3);
+	}
+	total = (size_t)args.users * args.replays;
+	if ((results = calloc(total, sizeof(*results))) == NULL) {
+		fprintf(stderr, "regonce-replay: out of memory\n");
+		return (3);
+	}
+	memset(&rep, 0, sizeof(rep));
+	replay_run(&args, results, &rep.wall_s);
+	replay_tally(&args, results, total, &rep);
+	if (args.db_conf != NULL &&
+	    replay_check_db(&args, results, total, &rep) == -1)
+		return (3);
+
+	if (args.json) {
+		json = replay_report_json(&args, &rep);
+		puts(json_object_to_json_string_ext(json,
+		    JSON_C_TO_STRING_PLAIN));
+		json_object_put(json);
+	} else
+		replay_report_print(&args, &rep);
+	free(results);
+	curl_global_cleanup();
+	mysql_library_end();
+	return (replay_exit_status(&rep));
+}
