@@ -15,22 +15,49 @@
 
 #include "app.h"
 
-enum key_type { KEY_STRING, KEY_UINT, KEY_STRATEGY, KEY_LOG_LEVEL,
-	KEY_ISOLATION };
+enum key_type { KEY_STRING, KEY_UINT, KEY_CHOICE };
 
 struct config_key {
-	const char	*name;
-	enum key_type	 type;
-	size_t		 offset;
-	size_t		 size;		/* KEY_STRING: buffer size */
-	unsigned long	 min, max;	/* KEY_UINT */
-	const char	*value;		/* the default, parsed like any value */
+	const char		*name;
+	enum key_type		 type;
+	size_t			 offset;
+	size_t			 size;		/* KEY_STRING: buffer size */
+	unsigned long		 min, max;	/* KEY_UINT */
+	const char *const	*choices;	/* KEY_CHOICE: NULL-ended */
+	const char		*value;		/* the default, parsed as any */
+};
+
+/* A choice is stored as its index in an int-sized enum or int field. */
+_Static_assert(sizeof(enum reg_strategy) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+
+static const char *const strategy_names[] = {
+	[STRATEGY_NAMED_LOCK] = "named_lock",
+	[STRATEGY_UNIQUE] = "unique",
+	[STRATEGY_NAIVE] = "naive",
+	NULL
+};
+
+static const char *const isolation_names[] = {
+	"read_committed",
+	"repeatable_read",
+	NULL
+};
+
+static const char *const log_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error",
+	[LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info",
+	[LOG_LEVEL_DEBUG] = "debug",
+	NULL
 };
 
 #define STR(field, def) KEY_STRING, offsetof(struct config, field), \
-	sizeof(((struct config *)0)->field), 0, 0, def
+	sizeof(((struct config *)0)->field), 0, 0, NULL, def
 #define NUM(field, lo, hi, def) KEY_UINT, offsetof(struct config, field), \
-	0, lo, hi, def
+	0, lo, hi, NULL, def
+#define ONE_OF(field, names, def) KEY_CHOICE, \
+	offsetof(struct config, field), 0, 0, 0, names, def
 
 /* Every key regonce knows; conf/regonce.conf.example documents each one. */
 static const struct config_key config_keys[] = {
@@ -42,10 +69,9 @@ static const struct config_key config_keys[] = {
 	{ "db_name",		 STR(db_name, "regonce") },
 	{ "db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "3") },
 	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
-	{ "db_isolation",	 KEY_ISOLATION, offsetof(struct config,
-	    db_repeatable_read), 0, 0, 0, "read_committed" },
-	{ "strategy",		 KEY_STRATEGY, offsetof(struct config, strategy),
-	    0, 0, 0, "named_lock" },
+	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
+				    "read_committed") },
+	{ "strategy",		 ONE_OF(strategy, strategy_names, "named_lock") },
 	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
 	{ "retry_max",		 NUM(retry_max, 1, 10, "3") },
 	{ "max_body_bytes",	 NUM(max_body_bytes, 64, 1048576, "16384") },
@@ -54,28 +80,9 @@ static const struct config_key config_keys[] = {
 	{ "argon2_parallelism",	 NUM(argon2_parallelism, 1, 64, "1") },
 	{ "password_min_length", NUM(password_min_length, 1, 1024, "8") },
 	{ "base_path",		 STR(base_path, "") },
-	{ "log_level",		 KEY_LOG_LEVEL, offsetof(struct config, log_level),
-	    0, 0, 0, "info" },
+	{ "log_level",		 ONE_OF(log_level, log_level_names, "info") },
 	{ "log_file",		 STR(log_file, "") },
 	{ "naive_delay_ms",	 NUM(naive_delay_ms, 0, 10000, "0") },
-};
-
-static const char *const strategy_names[] = {
-	[STRATEGY_NAMED_LOCK] = "named_lock",
-	[STRATEGY_UNIQUE] = "unique",
-	[STRATEGY_NAIVE] = "naive",
-};
-
-static const char *const isolation_names[] = {
-	"read_committed",
-	"repeatable_read",
-};
-
-static const char *const log_level_names[] = {
-	[LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_DEBUG] = "debug",
 };
 
 /* Write a formatted message into the caller's error buffer. */
@@ -90,15 +97,24 @@ config_fail(char *err, size_t errlen, const char *fmt, ...)
 	return (-1);
 }
 
-/* Find a name in a table of names; -1 when it is not there. */
+/* Set a choice key: its value must be one of the key's names. */
 static int
-config_lookup(const char *const *names, size_t count, const char *value)
+config_set_choice(const struct config_key *ck, int *field, const char *value,
+    char *err, size_t errlen)
 {
-	size_t	i;
+	size_t	i, used;
 
-	for (i = 0; i < count; i++)
-		if (strcmp(names[i], value) == 0)
-			return ((int)i);
+	for (i = 0; ck->choices[i] != NULL; i++)
+		if (strcmp(ck->choices[i], value) == 0) {
+			*field = (int)i;
+			return (0);
+		}
+	used = (size_t)snprintf(err, errlen, "%s is not one of", ck->name);
+	for (i = 0; ck->choices[i] != NULL && used < errlen; i++)
+		used += (size_t)snprintf(err + used, errlen - used, "%s %s",
+		    i ? "," : "", ck->choices[i]);
+	if (used < errlen)
+		snprintf(err + used, errlen - used, ": '%s'", value);
 	return (-1);
 }
 
@@ -149,7 +165,6 @@ config_set(struct config *cfg, const char *key, const char *value, char *err,
 	const char		*why;
 	unsigned long		 number;
 	size_t			 i;
-	int			 idx;
 
 	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
 		if (strcmp(config_keys[i].name, key) == 0)
@@ -174,28 +189,9 @@ config_set(struct config *cfg, const char *key, const char *value, char *err,
 			    value, ck->min, ck->max));
 		*(unsigned int *)(void *)field = (unsigned int)number;
 		break;
-	case KEY_STRATEGY:
-		idx = config_lookup(strategy_names, 3, value);
-		if (idx == -1)
-			return (config_fail(err, errlen, "%s is not one of "
-			    "named_lock, unique, naive: '%s'", key, value));
-		*(enum reg_strategy *)(void *)field = (enum reg_strategy)idx;
-		break;
-	case KEY_ISOLATION:
-		idx = config_lookup(isolation_names, 2, value);
-		if (idx == -1)
-			return (config_fail(err, errlen, "%s is not one of "
-			    "read_committed, repeatable_read: '%s'", key,
-			    value));
-		*(int *)(void *)field = idx;
-		break;
-	case KEY_LOG_LEVEL:
-		idx = config_lookup(log_level_names, 4, value);
-		if (idx == -1)
-			return (config_fail(err, errlen, "%s is not one of "
-			    "error, warn, info, debug: '%s'", key, value));
-		*(enum log_level *)(void *)field = (enum log_level)idx;
-		break;
+	case KEY_CHOICE:
+		return (config_set_choice(ck, (int *)(void *)field, value, err,
+		    errlen));
 	}
 	return (0);
 }

@@ -30,7 +30,7 @@ static const struct set_case set_cases[] = {
 	{ "lock_timeout_ms", "0", "lock_timeout_ms is too small" },
 	{ "strategy", "unique", NULL },
 	{ "strategy", "naive", NULL },
-	{ "strategy", "redis", "strategy is not one of" },
+	{ "strategy", "redis", "strategy is not one of named_lock, unique, naive: 'redis'" },
 	{ "log_level", "debug", NULL },
 	{ "log_level", "loud", "log_level is not one of" },
 	{ "max_body_bytes", "1048577", "max_body_bytes is too large" },
