@@ -47,7 +47,7 @@ struct replay_report {
 	unsigned int	 transport_errors;
 	unsigned int	 server_errors;		/* 5xx */
 	unsigned int	 openids_created_twice;	/* answered created > once */
-	unsigned int	 openids_unanswered;	/* neither created nor exists */
+	unsigned int	 openids_incomplete;	/* created+exists != replays */
 	struct replay_bucket buckets[REPLAY_BUCKETS];
 	unsigned int	 nbuckets;
 	double		 wall_s;

@@ -257,8 +257,9 @@ replay_tally(const struct replay_args *args,
 	for (user = 0; user < args->users; user++) {
 		if (created_by_user[user] > 1)
 			rep->openids_created_twice++;
-		if (answered_by_user[user] == 0)
-			rep->openids_unanswered++;
+		/* Every copy must end as created or exists: no 503, no 5xx. */
+		if (answered_by_user[user] != args->replays)
+			rep->openids_incomplete++;
 	}
 	rep->p50_ms = replay_percentile(latencies, nlat, 50);
 	rep->p90_ms = replay_percentile(latencies, nlat, 90);
@@ -303,7 +304,7 @@ replay_report_json(const struct replay_args *args,
 	ADD_INT(root, "transport_errors", rep->transport_errors);
 	ADD_INT(root, "server_errors", rep->server_errors);
 	ADD_INT(root, "openids_created_twice", rep->openids_created_twice);
-	ADD_INT(root, "openids_unanswered", rep->openids_unanswered);
+	ADD_INT(root, "openids_incomplete", rep->openids_incomplete);
 	for (i = 0; i < rep->nbuckets; i++)
 		ADD_INT(outcomes, rep->buckets[i].name, rep->buckets[i].count);
 	json_object_object_add(root, "outcomes", outcomes);
@@ -345,6 +346,8 @@ replay_report_print(const struct replay_args *args,
 			    rep->buckets[i].count);
 	printf("  %-28s %8u\n", "openids created twice",
 	    rep->openids_created_twice);
+	printf("  %-28s %8u\n", "openids with other answers",
+	    rep->openids_incomplete);
 	printf("  wall %.2f s, %.1f requests/s; latency ms p50 %.1f p90 %.1f "
 	    "p99 %.1f max %.1f\n", rep->wall_s, rep->wall_s > 0 ?
 	    rep->requests / rep->wall_s : 0, rep->p50_ms, rep->p90_ms,

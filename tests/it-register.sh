@@ -93,7 +93,7 @@ mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N <"$HOLDER_IN" 
 HOLDER=$!
 exec 7>"$HOLDER_IN"
 echo "SELECT GET_LOCK('$NAME', 10);" >&7
-await 100 test "$(sql "SELECT IS_USED_LOCK('$NAME') IS NOT NULL")" = 1
+await 100 lock_held "$NAME"
 ok $? "the test client holds the lock"
 register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
 is "$STATUS $(field code) $(field error)" "503 -3 busy" "a held lock gives 503 busy"
@@ -104,10 +104,11 @@ echo "SELECT RELEASE_LOCK('$NAME');" >&7
 exec 7>&-
 wait "$HOLDER"
 rm -f "$HOLDER_IN"
-await 100 test "$(sql "SELECT IS_USED_LOCK('$NAME') IS NULL")" = 1
+await 100 lock_free "$NAME"
 register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
 is "$STATUS $(field code)" "200 0" "once released, the same request is created"
-is "$(sql "SELECT IS_USED_LOCK('$NAME') IS NULL")" 1 "and regonce released its lock"
+lock_free "$NAME"
+ok $? "and regonce released its lock"
 
 # --- the pool survived all of it -----------------------------------------
 is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"

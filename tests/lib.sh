@@ -93,6 +93,14 @@ lock_name() {
 	printf 'regonce:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-48)"
 }
 
+# lock_held NAME / lock_free NAME: is a named lock taken right now?
+lock_held() {
+	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NOT NULL")" = 1 ]
+}
+lock_free() {
+	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NULL")" = 1 ]
+}
+
 # await TENTHS COMMAND...: poll until COMMAND succeeds.
 await() {
 	local tries=$1
