@@ -161,6 +161,15 @@ void		 reg_user(struct db *, const struct config *,
 		     const struct reg_input *, struct reg_outcome *);
 const char	*reg_result_name(enum reg_result);
 
+/* test_hooks.c (tests/regonce-hooked only) */
+
+#ifdef REGONCE_TEST_HOOKS
+void		 test_hook_pause(const char *, size_t);
+#define TEST_HOOK_PAUSE(openid, len)	test_hook_pause(openid, len)
+#else
+#define TEST_HOOK_PAUSE(openid, len)	do { } while (0)
+#endif
+
 /* response.c */
 
 /* Every answer regonce gives: one row each in response.c's table. */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "app.h"
 
@@ -229,10 +230,11 @@ static int
 config_read_file(struct config *cfg, const char *path, char *err,
     size_t errlen)
 {
-	FILE	*fp;
-	char	 line[PATH_MAX + 256], sub[CONFIG_ERR_MAX];
-	char	*key, *value, *eq;
-	int	 lineno = 0, rc = 0;
+	FILE		*fp;
+	struct stat	 st;
+	char		 line[PATH_MAX + 256], sub[CONFIG_ERR_MAX];
+	char		*key, *value, *eq;
+	int		 lineno = 0, rc = 0, has_password = 0;
 
 	if ((fp = fopen(path, "r")) == NULL)
 		return (config_fail(err, errlen, "%s: %s", path,
@@ -258,9 +260,16 @@ config_read_file(struct config *cfg, const char *path, char *err,
 		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
 			rc = config_fail(err, errlen, "%s:%d: %s", path,
 			    lineno, sub);
+		if (strcmp(key, "db_password") == 0 && *value != '\0')
+			has_password = 1;
 	}
 	if (rc == 0 && ferror(fp))
 		rc = config_fail(err, errlen, "%s: read error", path);
+	/* A password anyone on the host can read is no secret. */
+	if (rc == 0 && has_password && fstat(fileno(fp), &st) == 0 &&
+	    (st.st_mode & S_IROTH))
+		rc = config_fail(err, errlen, "%s holds db_password and is "
+		    "readable by others: chmod o-r it (0600 or 0640)", path);
 	fclose(fp);
 	return (rc);
 }

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <mysql.h>
 #include <signal.h>
@@ -57,13 +59,23 @@ main_usage(void)
 	exit(2);
 }
 
-/* -t: report whether the config loads and the database answers. */
+/* -t: report whether the config loads, the log opens, the DB answers. */
 static int
 main_check(const struct config *cfg)
 {
-	struct db	*db = db_new(cfg);
-	int		 rc = 0;
+	struct db	*db;
+	int		 rc = 0, fd;
 
+	if (cfg->log_file[0] != '\0' && strcmp(cfg->log_file, "-") != 0) {
+		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT, 0640);
+		if (fd == -1) {
+			printf("regonce: log_file %s: %s\n", cfg->log_file,
+			    strerror(errno));
+			return (1);
+		}
+		close(fd);
+	}
+	db = db_new(cfg);
 	if (db_connect(db) == DB_OK)
 		printf("regonce: configuration ok; database %s answers "
 		    "(strategy %s)\n", cfg->db_name,
@@ -115,6 +127,12 @@ main(int argc, char *argv[])
 	}
 	if (check_only)
 		return (main_check(&cfg));
+	/* A worker parses what strangers send: never with root's rights. */
+	if (geteuid() == 0) {
+		fprintf(stderr, "regonce: refusing to run as root; have "
+		    "spawn-fcgi drop privileges (-u, see conf/regonce-spawn)\n");
+		return (1);
+	}
 	if (FCGX_IsCGI()) {
 		fprintf(stderr, "regonce: fd 0 is not a FastCGI listening "
 		    "socket; start me with spawn-fcgi (see conf/)\n");

@@ -320,6 +320,7 @@ reg_insert_locked(struct db *db, const struct config *cfg,
 		step = reg_db_failed(db, st, "insert", trace, out);
 		goto out;
 	}
+	TEST_HOOK_PAUSE(in->openid, in->openid_len);
 	if ((st = db_commit(db)) != DB_OK) {
 		step = reg_db_failed(db, st, "commit", trace, out);
 		goto out;

@@ -3,7 +3,8 @@
  * endpoint and check the table afterwards.
  *
  *   regonce-replay --url URL --users N --replays R --concurrency C
- *                  [--prefix P] [--db-conf FILE] [--timeout S] [--json]
+ *                  [--prefix P] [--db-conf FILE] [--timeout S]
+ *                  [--interval-ms MS] [--json]
  *
  * The R copies of one registration are handed to libcurl together, so
  * they reach the server at the same moment; at most C are in flight.
@@ -113,8 +114,8 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 	CURLMsg		*msg;
 	unsigned int	 next_user = 0, in_flight = 0, copy;
 	size_t		 next_slot = 0;
-	double		 start = replay_now();
-	int		 running, left;
+	double		 start = replay_now(), next_release = start;
+	int		 running, left, wait_ms;
 
 	if (multi == NULL) {
 		fprintf(stderr, "regonce-replay: curl_multi_init failed\n");
@@ -125,12 +126,15 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 	for (;;) {
 		/* Release the copies of a registration together. */
 		while (next_user < args->users && (in_flight == 0 ||
-		    in_flight + args->replays <= args->concurrency)) {
+		    in_flight + args->replays <= args->concurrency) &&
+		    replay_now() >= next_release) {
 			for (copy = 0; copy < args->replays; copy++)
 				replay_add(multi, args, next_user,
 				    &results[next_slot++]);
 			in_flight += args->replays;
 			next_user++;
+			/* --interval-ms: a steady stream, e.g. across a fault. */
+			next_release += args->interval_ms / 1000.0;
 		}
 		curl_multi_perform(multi, &running);
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
@@ -141,7 +145,12 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 		}
 		if (in_flight == 0 && next_user == args->users)
 			break;
-		curl_multi_poll(multi, NULL, 0, 1000, NULL);
+		wait_ms = 1000;
+		if (next_user < args->users && args->interval_ms > 0) {
+			wait_ms = (int)((next_release - replay_now()) * 1000);
+			wait_ms = wait_ms < 1 ? 1 : wait_ms > 1000 ? 1000 : wait_ms;
+		}
+		curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
 	}
 	curl_multi_cleanup(multi);
 	*wall_s = replay_now() - start;
@@ -227,9 +236,11 @@ replay_usage(FILE *fp)
 	fprintf(fp, "usage: regonce-replay --url URL [--users N] [--replays R] "
 	    "[--concurrency C]\n"
 	    "                      [--prefix P] [--db-conf FILE] [--timeout S] "
-	    "[--json]\n"
+	    "[--interval-ms MS] [--json]\n"
 	    "Sends N registrations, each R times at once, at most C in flight "
-	    "(defaults 50, 2, 32).\n"
+	    "(defaults 50, 2, 32);\n"
+	    "--interval-ms releases one registration every MS milliseconds "
+	    "instead of at once.\n"
 	    "With --db-conf (the worker's config) it also counts the table's "
 	    "rows for this run.\n"
 	    "Exit status: 0 clean, 1 duplicates or lost rows found, 2 usage, "

@@ -20,6 +20,7 @@ struct replay_args {
 	char		 prefix[64];
 	const char	*db_conf;
 	unsigned int	 timeout_s;
+	unsigned int	 interval_ms;	/* 0: release as fast as allowed */
 	int		 json;
 };
 

@@ -49,6 +49,7 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "db-conf", required_argument, NULL, 'd' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -89,6 +90,10 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 		case 't':
 			rc = replay_number("timeout", optarg, 1, 3600,
 			    &args->timeout_s, err, errlen);
+			break;
+		case 'i':
+			rc = replay_number("interval-ms", optarg, 0, 60000,
+			    &args->interval_ms, err, errlen);
 			break;
 		case 'p':
 			if (strlen(optarg) == 0 || strlen(optarg) > 40) {

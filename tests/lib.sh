@@ -112,5 +112,12 @@ await() {
 	done
 }
 
+# alive PID: running, and not a zombie waiting for its parent to reap it.
+alive() {
+	local state
+	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
+
 # A unique openid prefix per test run.
 RUN=$(date +%s%N | sha256sum | cut -c1-8)

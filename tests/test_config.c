@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -134,6 +135,30 @@ test_config_file(void **state)
 	assert_non_null(strstr(err, "No such file"));
 }
 
+/* A file holding a password must not be world-readable. */
+static void
+test_config_password_file_mode(void **state)
+{
+	struct config	 cfg;
+	char		 err[CONFIG_ERR_MAX];
+	char		*path;
+
+	(void)state;
+	path = write_temp("db_password = s3cret\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "readable by others"));
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_string_equal(cfg.db_password, "s3cret");
+	unlink(path);
+	/* Without a password the mode does not matter. */
+	path = write_temp("db_name = x\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	unlink(path);
+}
+
 /* REGONCE_<KEY> beats the file; a bad one names the variable. */
 static void
 test_config_env(void **state)
@@ -187,6 +212,7 @@ main(void)
 		cmocka_unit_test(test_config_set_table),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_config_password_file_mode),
 		cmocka_unit_test(test_config_env),
 		cmocka_unit_test(test_config_check),
 	};

@@ -32,7 +32,8 @@ test_args(void **state)
 	assert_memory_equal(args.prefix, "rp", 2);
 	assert_int_equal(PARSE(&args, err, "--url", "u", "--users", "300",
 	    "--replays", "4", "--concurrency", "64", "--prefix", "t-",
-	    "--json"), 0);
+	    "--interval-ms", "10", "--json"), 0);
+	assert_int_equal(args.interval_ms, 10);
 	assert_int_equal(args.users, 300);
 	assert_int_equal(args.replays, 4);
 	assert_int_equal(args.concurrency, 64);
