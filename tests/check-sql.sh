@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Static check: no SQL is built from strings in fcgi-app/. Request data
+# reaches SQL only as bound parameters of prepared statements. The same
+# check runs over a known-bad sample first, to show it can fail.
+set -u
+SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+n=0
+failed=0
+ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
+
+# string_built_sql FILE...: print lines that format or concatenate SQL.
+string_built_sql() {
+	grep -nE '(printf|strcat|strcpy|strncat|asprintf)[[:space:]]*\(.*(SELECT|INSERT|UPDATE|DELETE|REPLACE) ' "$@"
+	grep -nE '"[^"]*(SELECT|INSERT|UPDATE|DELETE|REPLACE) [^"]*%[-0-9.]*[sdulx]' "$@"
+	# Statements are run only as constants: db_query("..."), or prepared.
+	grep -nE 'db_query\(db, [^"]' "$@" | grep -v '? *$' | grep -v 'db->cfg->db_repeatable_read'
+	grep -nE 'mysql_(real_)?query\(' "$@" | grep -v 'mysql_real_query(db->conn, sql, strlen(sql))'
+}
+
+BAD=$(mktemp --suffix=.c)
+cat >"$BAD" <<'C'
+	snprintf(q, sizeof(q), "SELECT id FROM users WHERE openid = '%s'", openid);
+	mysql_query(conn, q);
+C
+string_built_sql "$BAD" >/dev/null
+ok $? "the check finds SQL built with snprintf in a known-bad sample"
+rm -f "$BAD"
+
+found=$(string_built_sql "$SRC"/fcgi-app/*.c)
+[ -z "$found" ]
+ok $? "no SQL is built from strings in fcgi-app/"
+[ -n "$found" ] && printf '# %s\n' "$found"
+
+echo "1..$n"
+exit $failed
