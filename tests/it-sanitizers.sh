@@ -7,6 +7,14 @@ if [ "${REGONCE_IT_SANITIZE:-0}" != 1 ]; then
 	echo "1..0 # SKIP not a sanitizer build (./stack check --sanitize)"
 	exit 0
 fi
+# The report channel itself: a worker whose stderr is /dev/null must have
+# been started with log_path, or a report could not reach this test.
+WORKER=$(head -n 1 "$VAR/run/main.pid")
+tr '\0' '\n' <"/proc/$WORKER/environ" | grep -q "^ASAN_OPTIONS=log_path=$VAR/log/asan"
+ok $? "workers run with ASAN_OPTIONS log_path under $VAR/log"
+nm "$REGONCE_BUILDDIR/fcgi-app/regonce" | grep -q __asan_init
+ok $? "the worker is an ASan build"
+
 for pidfile in "$VAR"/run/*.pid; do
 	case $pidfile in */mysqld.pid | */nginx.pid) continue ;; esac
 	for pid in $(cat "$pidfile"); do kill -TERM "$pid" 2>/dev/null; done
