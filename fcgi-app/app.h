@@ -222,8 +222,9 @@ int		 req_is_json(const char *);
 int		 req_check_head(const struct config *, const struct req_head *,
 		     enum req_route *, size_t *, enum resp_kind *,
 		     struct resp_detail *);
-enum resp_kind	 req_parse_body(const char *, size_t, struct reg_input *,
-		     struct json_object **, struct resp_detail *);
+int		 req_parse_body(const char *, size_t, struct reg_input *,
+		     struct json_object **, enum resp_kind *,
+		     struct resp_detail *);
 void		 req_handle(struct FCGX_Request *, struct db *,
 		     const struct config *);
 

@@ -26,7 +26,7 @@ enum reg_step {
 
 /* What the caller's log line says about an attempt. */
 struct reg_trace {
-	int		 lock;		/* GET_LOCK answer: 1, 0, -1, or 2 unused */
+	int		 lock;		/* GET_LOCK: 1, 0, -1 (NULL), 2 (not asked) */
 	unsigned int	 errnos[4];	/* DB errors seen, first four */
 	unsigned int	 nerrnos;
 };
@@ -436,8 +436,9 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 		    "%s%u", i ? "," : "", trace.errnos[i]);
 	/* log.c escapes the whole line: the openid cannot forge one. */
 	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
-	    "lock=%d errnos=%s", (int)in->openid_len, in->openid,
+	    "lock=%s errnos=%s", (int)in->openid_len, in->openid,
 	    config_strategy_name(cfg->strategy),
-	    reg_result_name(out->result), out->attempts, trace.lock,
-	    errnos[0] ? errnos : "-");
+	    reg_result_name(out->result), out->attempts,
+	    trace.lock == 1 ? "1" : trace.lock == 0 ? "0" :
+	    trace.lock == -1 ? "null" : "-", errnos[0] ? errnos : "-");
 }

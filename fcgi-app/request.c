@@ -144,12 +144,13 @@ req_get_string(json_object *root, const char *name, const char **value,
 }
 
 /*
- * Parse a body of exactly len bytes into in. The strings in "in" point
- * into *root, which the caller releases with json_object_put().
+ * Parse a body of exactly len bytes into in: 0, or -1 with the answer in
+ * *kind. The strings in "in" point into *root, which the caller releases
+ * with json_object_put() (also after -1).
  */
-enum resp_kind
+int
 req_parse_body(const char *buf, size_t len, struct reg_input *in,
-    json_object **root, struct resp_detail *detail)
+    json_object **root, enum resp_kind *kind, struct resp_detail *detail)
 {
 	json_tokener		*tok;
 	json_object		*obj;
@@ -158,12 +159,15 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 
 	*root = NULL;
 	memset(in, 0, sizeof(*in));
+	*kind = RESP_INVALID_JSON;
 	if (len == 0) {
 		detail->message = "the body is empty";
-		return (RESP_INVALID_JSON);
+		return (-1);
 	}
-	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL)
-		return (RESP_INTERNAL);
+	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
+		*kind = RESP_INTERNAL;
+		return (-1);
+	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
@@ -173,7 +177,7 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 	if (obj == NULL) {
 		detail->message = jerr == json_tokener_continue ?
 		    "the JSON ends early" : json_tokener_error_desc(jerr);
-		return (RESP_INVALID_JSON);
+		return (-1);
 	}
 	/* Only white space may follow the object. */
 	while (end < len && strchr(" \t\r\n", buf[end]) != NULL &&
@@ -182,22 +186,23 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 	if (end != len) {
 		json_object_put(obj);
 		detail->message = "there is data after the JSON object";
-		return (RESP_INVALID_JSON);
+		return (-1);
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		detail->message = "the body must be a JSON object";
-		return (RESP_INVALID_JSON);
+		return (-1);
 	}
 	*root = obj;
+	*kind = RESP_INVALID_FIELD;
 	if (req_get_string(obj, "openid", &in->openid, &in->openid_len,
 	    detail) == -1 ||
 	    req_get_string(obj, "username", &in->username, &in->username_len,
 	    detail) == -1 ||
 	    req_get_string(obj, "password", &in->password, &in->password_len,
 	    detail) == -1)
-		return (RESP_INVALID_FIELD);
-	return (RESP_CREATED);	/* parsed: the caller registers */
+		return (-1);
+	return (0);
 }
 
 /* Write an answer; a failed write means nginx has gone, nothing to do. */
@@ -257,8 +262,7 @@ req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
 		kind = RESP_INVALID_JSON;
 		goto out;
 	}
-	kind = req_parse_body(buf, len, &in, &root, detail);
-	if (kind != RESP_CREATED)
+	if (req_parse_body(buf, len, &in, &root, &kind, detail) == -1)
 		goto out;
 	reg_user(db, cfg, &in, &outcome);
 	kind = resp_kind_of(outcome.result);

@@ -35,11 +35,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = 1;
 	}
 	memset(&detail, 0, sizeof(detail));
-	kind = req_parse_body((const char *)data, size, &in, &root, &detail);
-	if (kind == RESP_CREATED &&
-	    reg_validate(&cfg, &in, &field, &reason) == -1) {
-		kind = RESP_INVALID_FIELD;
-		detail.field = field;
+	if (req_parse_body((const char *)data, size, &in, &root, &kind,
+	    &detail) == 0) {
+		kind = RESP_CREATED;
+		if (reg_validate(&cfg, &in, &field, &reason) == -1) {
+			kind = RESP_INVALID_FIELD;
+			detail.field = field;
+		}
 	}
 	if ((text = resp_build(kind, &detail, &len)) != NULL)
 		free(text);
