@@ -155,7 +155,6 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 	json_tokener		*tok;
 	json_object		*obj;
 	enum json_tokener_error	 jerr;
-	size_t			 end;
 
 	*root = NULL;
 	memset(in, 0, sizeof(*in));
@@ -168,24 +167,15 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 		*kind = RESP_INTERNAL;
 		return (-1);
 	}
+	/* Strict: no comments, no single quotes, no data after the value. */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
 	    JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
 	json_tokener_free(tok);
 	if (obj == NULL) {
 		detail->message = jerr == json_tokener_continue ?
 		    "the JSON ends early" : json_tokener_error_desc(jerr);
-		return (-1);
-	}
-	/* Only white space may follow the object. */
-	while (end < len && strchr(" \t\r\n", buf[end]) != NULL &&
-	    buf[end] != '\0')
-		end++;
-	if (end != len) {
-		json_object_put(obj);
-		detail->message = "there is data after the JSON object";
 		return (-1);
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
