@@ -18,24 +18,31 @@ paused_pid() { cat "$PAUSE/paused.$1"; }
 gone() { ! alive "$1"; }
 json() { printf '{"openid":"%s","username":"u","password":"12345678"}' "$1"; }
 
+# start_paused OPENID: register it in the background on the hooks pool with
+# the pause point armed; sets OUT (the answer's file) and CURL (its PID).
+start_paused() {
+	pause "$1"
+	OUT=$(mktemp)
+	curl -s -o "$OUT" -w '%{http_code}' -H 'Content-Type: application/json' \
+		-d "$(json "$1")" "$HOOKS/register" >"$OUT.status" &
+	CURL=$!
+	await 300 paused "$1"
+}
+# answer MEMBER: "STATUS value" of the background request (wait for it first).
+answer() { echo "$(cat "$OUT.status") $(jq -r ".$1" <"$OUT")"; }
+
 # --- 1. a worker dies holding the named lock ----------------------------
 OID="flt-$RUN-kill"
 NAME=$(lock_name "$OID")
-pause "$OID"
-OUT=$(mktemp)
-curl -s -o "$OUT" -w '%{http_code}' -H 'Content-Type: application/json' \
-	-d "$(json "$OID")" "$HOOKS/register" >"$OUT.status" &
-CURL=$!
-await 300 paused "$OID"
+start_paused "$OID"
 ok $? "kill: the registration stopped between INSERT and COMMIT"
 VICTIM=$(paused_pid "$OID")
 lock_held "$NAME"
 ok $? "kill: its worker ($VICTIM) holds the named lock"
 kill -9 "$VICTIM"
 wait "$CURL"
+is "$(answer error)" "502 backend_unavailable" "kill: the cut request gets nginx's JSON 502"
 await 300 gone "$VICTIM"
-is "$(cat "$OUT.status") $(jq -r .error <"$OUT")" "502 backend_unavailable" \
-	"kill: the cut request gets nginx's JSON 502"
 rm -f "$PAUSE/pause.$OID" "$OUT" "$OUT.status"
 # No waiting for the server: the dead connection's lock must go at once,
 # well within the 3 s lock timeout, or this request would be 503 busy.
@@ -99,12 +106,7 @@ is "$STATUS $(field code)" "200 0" "restart: a new registration works"
 # --- 4. SIGTERM to the pool with a registration in flight ----------------
 OID="flt-$RUN-term"
 NAME=$(lock_name "$OID")
-pause "$OID"
-OUT=$(mktemp)
-curl -s -o "$OUT" -w '%{http_code}' -H 'Content-Type: application/json' \
-	-d "$(json "$OID")" "$HOOKS/register" >"$OUT.status" &
-CURL=$!
-await 300 paused "$OID"
+start_paused "$OID"
 ok $? "term: a registration is in flight (paused before COMMIT)"
 BUSY_PID=$(paused_pid "$OID")
 POOL=$(cat "$VAR/run/hooks.pid")
@@ -116,7 +118,7 @@ alive "$BUSY_PID"
 ok $? "term: the busy worker keeps going"
 rm -f "$PAUSE/pause.$OID"
 wait "$CURL"
-is "$(cat "$OUT.status") $(jq -r .code <"$OUT")" "200 0" "term: the in-flight request completes: created"
+is "$(answer code)" "200 0" "term: the in-flight request completes: created"
 await 300 gone "$BUSY_PID"
 ok $? "term: then that worker exits too"
 is "$(rows "$OID")" 1 "term: its row is committed"
