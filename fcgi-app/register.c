@@ -270,7 +270,7 @@ reg_insert_locked(struct db *db, const struct config *cfg,
 	struct db_user	 user;
 	enum reg_step	 step = STEP_DONE;
 	enum db_status	 st;
-	int		 have_lock = 0, in_txn = 0, found, released;
+	int		 in_txn = 0, found, released;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
 	    sizeof(lock_name)) == -1) {
@@ -292,7 +292,7 @@ reg_insert_locked(struct db *db, const struct config *cfg,
 		out->reason = "the database refused the named lock";
 		return (STEP_DONE);
 	}
-	have_lock = 1;
+	/* From here on the lock is ours: every path ends at out. */
 
 	if ((st = db_begin(db)) != DB_OK) {
 		step = reg_db_failed(db, st, "begin", trace, out);
@@ -335,13 +335,11 @@ out:
 		reg_trace_errno(trace, db);
 		log_warn("rollback: error %u: %s", db_errno(db), db_error(db));
 	}
-	if (have_lock) {
-		st = db_release_lock(db, lock_name, &released);
-		if (st != DB_OK || released != 1)
-			log_warn("release_lock %s: status %d, answer %d, "
-			    "error %u", lock_name, (int)st,
-			    st == DB_OK ? released : -2, db_errno(db));
-	}
+	st = db_release_lock(db, lock_name, &released);
+	if (st != DB_OK || released != 1)
+		log_warn("release_lock %s: status %d, answer %d, error %u",
+		    lock_name, (int)st, st == DB_OK ? released : -2,
+		    db_errno(db));
 	return (step);
 }
 
