@@ -103,7 +103,18 @@ is "$(pids main)" "$PIDS_BEFORE" "restart: same worker PIDs (none crashed)"
 register "$(json "dbr-$RUN-after")"
 is "$STATUS $(field code)" "200 0" "restart: a new registration works"
 
-# --- 4. SIGTERM to the pool with a registration in flight ----------------
+# --- 4. SIGTERM to the pool during a run ----------------------------------
+# A replay run keeps the other workers busy; one registration is held
+# between INSERT and COMMIT so that it is surely in flight at the signal.
+PREFIX="trm-$RUN-"
+REPORT_FILE=$(mktemp)
+"$REPLAY" --url "$HOOKS/register" --users 400 --replays 2 --concurrency 6 \
+	--interval-ms 10 --prefix "$PREFIX" --db-conf "$VAR/pools/hooks.conf" \
+	--json >"$REPORT_FILE" &
+RUN_PID=$!
+some_rows() { [ "$(sql "SELECT COUNT(*) FROM users WHERE openid LIKE '$PREFIX%'")" -ge 20 ]; }
+await 300 some_rows
+ok $? "term: a replay run is writing through the pool"
 OID="flt-$RUN-term"
 NAME=$(lock_name "$OID")
 start_paused "$OID"
@@ -127,5 +138,16 @@ ok $? "term: and its lock released"
 grep -q "worker stopping after" "$VAR/log/regonce-hooks.log"
 ok $? "term: workers log a clean stop"
 rm -f "$OUT" "$OUT.status"
+wait "$RUN_PID"
+RC=$?
+REPORT=$(cat "$REPORT_FILE")
+rm -f "$REPORT_FILE"
+echo "# term: $REPORT"
+is "$RC" 0 "term: the run ends with no duplicate and no lost 'created'"
+is "$(jq -r '"\(.duplicates) \(.lost) \(.openids_created_twice) \(.transport_errors)"' <<<"$REPORT")" \
+	"0 0 0 0" "term: every request answered; nothing half-written"
+is "$(jq -r '[.outcomes | keys[] | select(. != "200 created" and . != "200 exists"
+	and . != "502 backend_unavailable")] | length' <<<"$REPORT")" 0 \
+	"term: answers are created, exists, or nginx's JSON 502 once the pool is gone"
 
 done_testing
