@@ -349,8 +349,11 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 	if (rc == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		*found = 1;
 		/* A hash we cannot hold whole can never equal ours. */
-		if (rc == MYSQL_DATA_TRUNCATED || hash_null)
+		if (rc == MYSQL_DATA_TRUNCATED || hash_null ||
+		    hash_len >= sizeof(user->password_hash))
 			user->password_hash[0] = '\0';
+		else
+			user->password_hash[hash_len] = '\0';
 	} else if (rc == 1) {
 		st = db_stmt_fail(db, db->stmt[id]);
 	}
