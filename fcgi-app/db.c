@@ -461,22 +461,14 @@ db_begin(struct db *db)
 enum db_status
 db_commit(struct db *db)
 {
-	if (db->conn == NULL)
-		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
-	if (mysql_commit(db->conn) != 0)
-		return (db_conn_fail(db));
-	return (DB_OK);
+	return (db_query(db, "COMMIT"));
 }
 
 /* Roll the open transaction back. */
 enum db_status
 db_rollback(struct db *db)
 {
-	if (db->conn == NULL)
-		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
-	if (mysql_rollback(db->conn) != 0)
-		return (db_conn_fail(db));
-	return (DB_OK);
+	return (db_query(db, "ROLLBACK"));
 }
 
 /*

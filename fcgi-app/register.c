@@ -232,16 +232,16 @@ reg_sleep_ms(unsigned int ms)
 		continue;
 }
 
-/* Insert with no lock: the UNIQUE index (unique) or nothing (naive). */
+/*
+ * INSERT the user. ER_DUP_ENTRY means the UNIQUE index already holds the
+ * openid: "exists". Success sets REG_CREATED, final once committed.
+ */
 static enum reg_step
-reg_insert_unlocked(struct db *db, const struct config *cfg,
-    const struct reg_input *in, const char *hash, struct reg_trace *trace,
-    struct reg_outcome *out)
+reg_insert(struct db *db, const struct reg_input *in, const char *hash,
+    struct reg_trace *trace, struct reg_outcome *out)
 {
 	enum db_status	st;
 
-	if (cfg->strategy == STRATEGY_NAIVE && cfg->naive_delay_ms > 0)
-		reg_sleep_ms(cfg->naive_delay_ms);
 	st = db_insert_user(db, in->openid, in->openid_len, in->username,
 	    in->username_len, hash, &out->user_id);
 	if (st == DB_DUPLICATE) {
@@ -253,6 +253,17 @@ reg_insert_unlocked(struct db *db, const struct config *cfg,
 		return (reg_db_failed(db, st, "insert", trace, out));
 	out->result = REG_CREATED;
 	return (STEP_DONE);
+}
+
+/* Insert with no lock: the UNIQUE index (unique) or nothing (naive). */
+static enum reg_step
+reg_insert_unlocked(struct db *db, const struct config *cfg,
+    const struct reg_input *in, const char *hash, struct reg_trace *trace,
+    struct reg_outcome *out)
+{
+	if (cfg->strategy == STRATEGY_NAIVE && cfg->naive_delay_ms > 0)
+		reg_sleep_ms(cfg->naive_delay_ms);
+	return (reg_insert(db, in, hash, trace, out));
 }
 
 /*
@@ -308,25 +319,16 @@ reg_insert_locked(struct db *db, const struct config *cfg,
 		step = reg_found(&user, hash, out);
 		goto out;
 	}
-	st = db_insert_user(db, in->openid, in->openid_len, in->username,
-	    in->username_len, hash, &out->user_id);
-	if (st == DB_DUPLICATE) {
-		/* Someone without our lock got there: the index said no. */
-		reg_trace_errno(trace, db);
-		out->result = REG_EXISTS;
+	/* "exists" here means someone without our lock got there first. */
+	step = reg_insert(db, in, hash, trace, out);
+	if (step != STEP_DONE || out->result != REG_CREATED)
 		goto out;
-	}
-	if (st != DB_OK) {
-		step = reg_db_failed(db, st, "insert", trace, out);
-		goto out;
-	}
 	TEST_HOOK_PAUSE(in->openid, in->openid_len);
 	if ((st = db_commit(db)) != DB_OK) {
 		step = reg_db_failed(db, st, "commit", trace, out);
 		goto out;
 	}
 	in_txn = 0;
-	out->result = REG_CREATED;
 out:
 	/* A lost connection already took the transaction and lock with it. */
 	if (step == STEP_LOST)

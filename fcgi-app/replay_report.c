@@ -8,31 +8,55 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "app.h"
 #include "replay.h"
 
-/* Parse a whole number within [min, max] for option name. */
-static int
-replay_number(const char *name, const char *text, unsigned long min,
-    unsigned long max, unsigned int *out, char *err, size_t errlen)
-{
-	char		*end;
-	unsigned long	 value;
+/* The numeric options: each a whole number within its bounds. */
+static const struct replay_number {
+	const char	*name;
+	unsigned long	 min, max;
+	size_t		 offset;	/* of an unsigned int in replay_args */
+} replay_numbers[] = {
+	{ "users", 1, 1000000, offsetof(struct replay_args, users) },
+	{ "replays", 1, 100, offsetof(struct replay_args, replays) },
+	{ "concurrency", 1, 1024, offsetof(struct replay_args, concurrency) },
+	{ "timeout", 1, 3600, offsetof(struct replay_args, timeout_s) },
+	{ "interval-ms", 0, 60000, offsetof(struct replay_args, interval_ms) },
+};
 
+/* Set the numeric option name from text, within its bounds. */
+static int
+replay_number(struct replay_args *args, const char *name, const char *text,
+    char *err, size_t errlen)
+{
+	const struct replay_number	*num = NULL;
+	char				*end;
+	unsigned long			 value;
+	size_t				 i;
+
+	for (i = 0; i < sizeof(replay_numbers) / sizeof(replay_numbers[0]); i++)
+		if (strcmp(replay_numbers[i].name, name) == 0)
+			num = &replay_numbers[i];
+	if (num == NULL)
+		fatalx("replay: '%s' is in options[] but not replay_numbers[]",
+		    name);
 	errno = 0;
 	value = strtoul(text, &end, 10);
 	if (text[0] < '0' || text[0] > '9' || *end != '\0' || errno != 0 ||
-	    value < min || value > max) {
+	    value < num->min || value > num->max) {
 		snprintf(err, errlen, "--%s takes a whole number from %lu to "
-		    "%lu, not '%s'", name, min, max, text);
+		    "%lu, not '%s'", name, num->min, num->max, text);
 		return (-1);
 	}
-	*out = (unsigned int)value;
+	*(unsigned int *)(void *)((char *)args + num->offset) =
+	    (unsigned int)value;
 	return (0);
 }
 
@@ -43,19 +67,19 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 {
 	static const struct option options[] = {
 		{ "url", required_argument, NULL, 'u' },
-		{ "users", required_argument, NULL, 'n' },
-		{ "replays", required_argument, NULL, 'r' },
-		{ "concurrency", required_argument, NULL, 'c' },
+		{ "users", required_argument, NULL, 'N' },
+		{ "replays", required_argument, NULL, 'N' },
+		{ "concurrency", required_argument, NULL, 'N' },
+		{ "timeout", required_argument, NULL, 'N' },
+		{ "interval-ms", required_argument, NULL, 'N' },
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "db-conf", required_argument, NULL, 'd' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct timespec	 now;
-	int		 ch, rc = 0;
+	int		 ch, index, rc = 0;
 	size_t		 i;
 
 	memset(args, 0, sizeof(*args));
@@ -70,30 +94,14 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 	optind = 1;
 	opterr = 0;
 	while (rc == 0 &&
-	    (ch = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	    (ch = getopt_long(argc, argv, "", options, &index)) != -1) {
 		switch (ch) {
 		case 'u':
 			args->url = optarg;
 			break;
-		case 'n':
-			rc = replay_number("users", optarg, 1, 1000000,
-			    &args->users, err, errlen);
-			break;
-		case 'r':
-			rc = replay_number("replays", optarg, 1, 100,
-			    &args->replays, err, errlen);
-			break;
-		case 'c':
-			rc = replay_number("concurrency", optarg, 1, 1024,
-			    &args->concurrency, err, errlen);
-			break;
-		case 't':
-			rc = replay_number("timeout", optarg, 1, 3600,
-			    &args->timeout_s, err, errlen);
-			break;
-		case 'i':
-			rc = replay_number("interval-ms", optarg, 0, 60000,
-			    &args->interval_ms, err, errlen);
+		case 'N':
+			rc = replay_number(args, options[index].name, optarg,
+			    err, errlen);
 			break;
 		case 'p':
 			if (strlen(optarg) == 0 || strlen(optarg) > 40) {

@@ -233,6 +233,24 @@ req_read_body(FCGX_Request *req, char *buf, size_t len)
 	return (0);
 }
 
+/*
+ * Wipe the "password" member's bytes, whatever else the body held or
+ * lacked, then release the tree.
+ */
+static void
+req_wipe_password(json_object *root)
+{
+	json_object	*member;
+
+	if (root == NULL)
+		return;
+	if (json_object_object_get_ex(root, "password", &member) &&
+	    json_object_is_type(member, json_type_string))
+		pw_wipe((char *)(uintptr_t)json_object_get_string(member),
+		    (size_t)json_object_get_string_len(member));
+	json_object_put(root);
+}
+
 /* POST /register with a body of len bytes. */
 static enum resp_kind
 req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
@@ -259,13 +277,11 @@ req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
 	detail->user_id = outcome.user_id;
 	detail->field = outcome.field;
 	detail->message = outcome.result == REG_INVALID ? outcome.reason : NULL;
-	/* The clear password lives in the JSON tree and the body: wipe both. */
-	pw_wipe((char *)(uintptr_t)in.password, in.password_len);
 out:
+	/* The clear password is in the body and the JSON tree: wipe both. */
 	pw_wipe(buf, len);
 	free(buf);
-	if (root != NULL)
-		json_object_put(root);
+	req_wipe_password(root);
 	return (kind);
 }
 
