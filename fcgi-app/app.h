@@ -113,9 +113,7 @@ enum db_status	 db_release_lock(struct db *, const char *, int *);
 enum db_status	 db_begin(struct db *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
-enum db_status	 db_count_prefix(struct db *, const char *,
-		     void (*)(void *, const char *, size_t, unsigned long),
-		     void *);
+struct st_mysql	*db_handle(struct db *);	/* tools only; NULL if down */
 unsigned int	 db_errno(struct db *);
 const char	*db_error(struct db *);
 

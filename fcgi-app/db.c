@@ -471,57 +471,9 @@ db_rollback(struct db *db)
 	return (db_query(db, "ROLLBACK"));
 }
 
-/*
- * For tools: call fn(arg, openid, len, rows) for every openid that starts
- * with prefix. A one-off statement: workers never prepare it.
- */
-enum db_status
-db_count_prefix(struct db *db, const char *prefix,
-    void (*fn)(void *, const char *, size_t, unsigned long), void *arg)
+/* The connection itself, for tools that run statements of their own. */
+MYSQL *
+db_handle(struct db *db)
 {
-	static const char	 sql[] = "SELECT openid, COUNT(*) FROM users "
-	    "WHERE LEFT(openid, ?) = ? GROUP BY openid";
-	MYSQL_STMT		*stmt;
-	MYSQL_BIND		 params[2], result[2];
-	unsigned long		 prefix_len = strlen(prefix), openid_len;
-	unsigned long		 param_len;
-	unsigned long long	 rows;
-	unsigned int		 chars = (unsigned int)prefix_len;
-	char			 openid[REG_OPENID_MAX + 1];
-	enum db_status		 st = DB_OK;
-	int			 rc;
-
-	if (db->conn == NULL)
-		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
-	if ((stmt = mysql_stmt_init(db->conn)) == NULL)
-		return (db_conn_fail(db));
-	memset(params, 0, sizeof(params));
-	params[0].buffer_type = MYSQL_TYPE_LONG;
-	params[0].is_unsigned = 1;
-	params[0].buffer = &chars;
-	db_bind_string(&params[1], prefix, prefix_len, &param_len);
-	memset(result, 0, sizeof(result));
-	result[0].buffer_type = MYSQL_TYPE_STRING;
-	result[0].buffer = openid;
-	result[0].buffer_length = sizeof(openid);
-	result[0].length = &openid_len;
-	result[1].buffer_type = MYSQL_TYPE_LONGLONG;
-	result[1].is_unsigned = 1;
-	result[1].buffer = &rows;
-	if (mysql_stmt_prepare(stmt, sql, sizeof(sql) - 1) != 0 ||
-	    mysql_stmt_bind_param(stmt, params) != 0 ||
-	    mysql_stmt_execute(stmt) != 0 ||
-	    mysql_stmt_bind_result(stmt, result) != 0) {
-		st = db_stmt_fail(db, stmt);
-		goto out;
-	}
-	while ((rc = mysql_stmt_fetch(stmt)) == 0 || rc == MYSQL_DATA_TRUNCATED)
-		if (rc == 0)
-			fn(arg, openid, openid_len, (unsigned long)rows);
-	if (rc == 1)
-		st = db_stmt_fail(db, stmt);
-out:
-	/* Safe after a disconnect too: mysql_close detached the statement. */
-	mysql_stmt_close(stmt);
-	return (st);
+	return (db->conn);
 }

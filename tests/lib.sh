@@ -12,7 +12,7 @@ done
 
 TESTS_RUN=0
 TESTS_FAILED=0
-REPLAY="$REGONCE_BUILDDIR/fcgi-app/regonce-replay"
+REPLAY="$REGONCE_BUILDDIR/tools/regonce-replay"
 VAR=$REGONCE_IT_VAR
 
 # ok COND-EXIT-STATUS DESCRIPTION: record one case.

@@ -161,11 +161,11 @@ struct replay_db_ctx {
 	unsigned int			*rows;	/* per user */
 };
 
-/* One openid of ours with its row count. */
+/* Note one openid of ours with its row count. */
 static void
-replay_db_row(void *arg, const char *openid, size_t len, unsigned long rows)
+replay_db_row(struct replay_db_ctx *ctx, const char *openid, size_t len,
+    unsigned long rows)
 {
-	struct replay_db_ctx	*ctx = arg;
 	size_t			 prefix = strlen(ctx->args->prefix);
 	char			 digits[16], *end;
 	unsigned long		 user;
@@ -177,6 +177,59 @@ replay_db_row(void *arg, const char *openid, size_t len, unsigned long rows)
 	user = strtoul(digits, &end, 10);
 	if (*end == '\0' && user < ctx->args->users)
 		ctx->rows[user] = (unsigned int)rows;
+}
+
+/* Count the rows of every openid that starts with this run's prefix. */
+static int
+replay_count_rows(MYSQL *conn, struct replay_db_ctx *ctx)
+{
+	static const char	 sql[] = "SELECT openid, COUNT(*) FROM users "
+	    "WHERE LEFT(openid, ?) = ? GROUP BY openid";
+	const char		*prefix = ctx->args->prefix;
+	MYSQL_STMT		*stmt;
+	MYSQL_BIND		 params[2], result[2];
+	unsigned long		 prefix_len = strlen(prefix), openid_len;
+	unsigned long long	 rows;
+	unsigned int		 chars = (unsigned int)prefix_len;
+	char			 openid[REG_OPENID_MAX + 1];
+	int			 rc = -1, fetched;
+
+	if ((stmt = mysql_stmt_init(conn)) == NULL)
+		return (-1);
+	memset(params, 0, sizeof(params));
+	params[0].buffer_type = MYSQL_TYPE_LONG;
+	params[0].is_unsigned = 1;
+	params[0].buffer = &chars;
+	params[1].buffer_type = MYSQL_TYPE_STRING;
+	params[1].buffer = (void *)(uintptr_t)prefix;
+	params[1].buffer_length = prefix_len;
+	params[1].length = &prefix_len;
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_STRING;
+	result[0].buffer = openid;
+	result[0].buffer_length = sizeof(openid);
+	result[0].length = &openid_len;
+	result[1].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[1].is_unsigned = 1;
+	result[1].buffer = &rows;
+	if (mysql_stmt_prepare(stmt, sql, sizeof(sql) - 1) != 0 ||
+	    mysql_stmt_bind_param(stmt, params) != 0 ||
+	    mysql_stmt_execute(stmt) != 0 ||
+	    mysql_stmt_bind_result(stmt, result) != 0)
+		goto out;
+	while ((fetched = mysql_stmt_fetch(stmt)) == 0 ||
+	    fetched == MYSQL_DATA_TRUNCATED)
+		if (fetched == 0)
+			replay_db_row(ctx, openid, openid_len,
+			    (unsigned long)rows);
+	if (fetched == MYSQL_NO_DATA)
+		rc = 0;
+out:
+	if (rc == -1)
+		fprintf(stderr, "regonce-replay: counting rows: error %u: %s\n",
+		    mysql_stmt_errno(stmt), mysql_stmt_error(stmt));
+	mysql_stmt_close(stmt);
+	return (rc);
 }
 
 /* Count this run's rows: duplicates, extra rows, created-but-missing. */
@@ -207,12 +260,13 @@ replay_check_db(const struct replay_args *args,
 		if (results[i].status == 200 && results[i].code == 0)
 			created[results[i].user] = 1;
 	db = db_new(&cfg);
-	if (db_connect(db) != DB_OK ||
-	    db_count_prefix(db, args->prefix, replay_db_row, &ctx) != DB_OK) {
+	if (db_connect(db) != DB_OK) {
 		fprintf(stderr, "regonce-replay: database %s: error %u: %s\n",
 		    cfg.db_name, db_errno(db), db_error(db));
 		goto out;
 	}
+	if (replay_count_rows(db_handle(db), &ctx) == -1)
+		goto out;
 	for (i = 0; i < args->users; i++) {
 		if (ctx.rows[i] > 1) {
 			rep->duplicates++;
