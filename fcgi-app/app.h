@@ -20,7 +20,9 @@
 enum reg_strategy {
 	STRATEGY_NAMED_LOCK,	/* GET_LOCK + SELECT ... FOR UPDATE + INSERT */
 	STRATEGY_UNIQUE,	/* INSERT, the UNIQUE index answers duplicates */
-	STRATEGY_NAIVE		/* check-then-insert: the original bug, demo only */
+#ifdef REGONCE_TEST_BUILD
+	STRATEGY_NAIVE,		/* the original bug: tests/regonce-test only */
+#endif
 };
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
@@ -34,7 +36,6 @@ struct config {
 	char		 db_name[65];
 	unsigned int	 db_connect_timeout_s;
 	unsigned int	 db_timeout_s;
-	int		 db_repeatable_read;	/* negative control only */
 	enum reg_strategy strategy;
 	unsigned int	 lock_timeout_ms;
 	unsigned int	 retry_max;
@@ -46,7 +47,11 @@ struct config {
 	char		 base_path[128];
 	enum log_level	 log_level;
 	char		 log_file[PATH_MAX];
+#ifdef REGONCE_TEST_BUILD
+	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
+	int		 db_repeatable_read;
 	unsigned int	 naive_delay_ms;
+#endif
 };
 
 #define CONFIG_ENV_PREFIX	"REGONCE_"
@@ -56,6 +61,7 @@ void		 config_defaults(struct config *);
 int		 config_set(struct config *, const char *, const char *, char *,
 		     size_t);
 int		 config_load(struct config *, const char *, char *, size_t);
+int		 config_load_db(struct config *, const char *, char *, size_t);
 int		 config_check(const struct config *, char *, size_t);
 const char	*config_strategy_name(enum reg_strategy);
 
@@ -70,6 +76,11 @@ void		 log_info(const char *, ...) PRINTFLIKE(1, 2);
 void		 log_debug(const char *, ...) PRINTFLIKE(1, 2);
 void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 		     __attribute__((__noreturn__));
+
+/* utf8.c */
+
+size_t		 utf8_char(const unsigned char *, size_t, unsigned int *);
+int		 utf8_clean(const char *, size_t);
 
 /* password.c */
 
@@ -92,6 +103,15 @@ enum db_status {
 
 struct db;
 
+/* What GET_LOCK or RELEASE_LOCK answered. */
+enum db_lock_answer {
+	LOCK_NOT_ASKED,	/* the call was not made */
+	LOCK_FAILED,	/* the call failed: see the enum db_status */
+	LOCK_ONE,	/* 1: taken / released */
+	LOCK_ZERO,	/* 0: timed out / held by another session */
+	LOCK_NULL	/* NULL: an error such as a killed query / no such lock */
+};
+
 struct db_user {
 	uint64_t	 id;
 	char		 password_hash[PW_HASH_MAX];
@@ -108,8 +128,11 @@ enum db_status	 db_find_user(struct db *, const char *, size_t, int,
 		     struct db_user *, int *);
 enum db_status	 db_insert_user(struct db *, const char *, size_t,
 		     const char *, size_t, const char *, uint64_t *);
-enum db_status	 db_get_lock(struct db *, const char *, unsigned int, int *);
-enum db_status	 db_release_lock(struct db *, const char *, int *);
+enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
+		     enum db_lock_answer *);
+enum db_status	 db_release_lock(struct db *, const char *,
+		     enum db_lock_answer *);
+const char	*db_lock_answer_name(enum db_lock_answer);
 enum db_status	 db_begin(struct db *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
@@ -158,15 +181,6 @@ int		 reg_validate(const struct config *, const struct reg_input *,
 void		 reg_user(struct db *, const struct config *,
 		     const struct reg_input *, struct reg_outcome *);
 const char	*reg_result_name(enum reg_result);
-
-/* test_hooks.c (tests/regonce-hooked only) */
-
-#ifdef REGONCE_TEST_HOOKS
-void		 test_hook_pause(const char *, size_t);
-#define TEST_HOOK_PAUSE(openid, len)	test_hook_pause(openid, len)
-#else
-#define TEST_HOOK_PAUSE(openid, len)	do { } while (0)
-#endif
 
 /* response.c */
 

@@ -32,18 +32,27 @@ struct config_key {
 _Static_assert(sizeof(enum reg_strategy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
 
+/*
+ * The installed worker knows only the strategies that are safe; the
+ * negative controls (strategy naive, db_isolation, naive_delay_ms) exist
+ * only in the test build, tests/regonce-test: see tests/hooks.h.
+ */
 static const char *const strategy_names[] = {
 	[STRATEGY_NAMED_LOCK] = "named_lock",
 	[STRATEGY_UNIQUE] = "unique",
+#ifdef REGONCE_TEST_BUILD
 	[STRATEGY_NAIVE] = "naive",
+#endif
 	NULL
 };
 
+#ifdef REGONCE_TEST_BUILD
 static const char *const isolation_names[] = {
 	"read_committed",
 	"repeatable_read",
 	NULL
 };
+#endif
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -70,8 +79,6 @@ static const struct config_key config_keys[] = {
 	{ "db_name",		 STR(db_name, "regonce") },
 	{ "db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "3") },
 	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
-	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
-				    "read_committed") },
 	{ "strategy",		 ONE_OF(strategy, strategy_names, "named_lock") },
 	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
 	{ "retry_max",		 NUM(retry_max, 1, 10, "3") },
@@ -83,7 +90,11 @@ static const struct config_key config_keys[] = {
 	{ "base_path",		 STR(base_path, "") },
 	{ "log_level",		 ONE_OF(log_level, log_level_names, "info") },
 	{ "log_file",		 STR(log_file, "") },
+#ifdef REGONCE_TEST_BUILD
+	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
+				    "read_committed") },
 	{ "naive_delay_ms",	 NUM(naive_delay_ms, 0, 10000, "0") },
+#endif
 };
 
 /* Write a formatted message into the caller's error buffer. */
@@ -225,10 +236,14 @@ config_trim(char *text)
 	return (text);
 }
 
-/* Read "key = value" lines; '#' starts a comment line. */
+/*
+ * Read "key = value" lines; '#' starts a comment line. With db_only, keys
+ * other than db_* are skipped unread: a tool borrowing a worker's file for
+ * its database account need not know the worker's other keys.
+ */
 static int
-config_read_file(struct config *cfg, const char *path, char *err,
-    size_t errlen)
+config_read_file(struct config *cfg, const char *path, int db_only,
+    char *err, size_t errlen)
 {
 	FILE		*fp;
 	struct stat	 st;
@@ -257,6 +272,8 @@ config_read_file(struct config *cfg, const char *path, char *err,
 		*eq = '\0';
 		key = config_trim(key);
 		value = config_trim(eq + 1);
+		if (db_only && strncmp(key, "db_", 3) != 0)
+			continue;
 		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
 			rc = config_fail(err, errlen, "%s:%d: %s", path,
 			    lineno, sub);
@@ -330,7 +347,20 @@ int
 config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	config_defaults(cfg);
-	if (path != NULL && config_read_file(cfg, path, err, errlen) == -1)
+	if (path != NULL && config_read_file(cfg, path, 0, err, errlen) == -1)
+		return (-1);
+	if (config_read_env(cfg, err, errlen) == -1)
+		return (-1);
+	return (config_check(cfg, err, errlen));
+}
+
+/* For tools: the db_* keys of a worker's file, then the environment. */
+int
+config_load_db(struct config *cfg, const char *path, char *err,
+    size_t errlen)
+{
+	config_defaults(cfg);
+	if (config_read_file(cfg, path, 1, err, errlen) == -1)
 		return (-1);
 	if (config_read_env(cfg, err, errlen) == -1)
 		return (-1);

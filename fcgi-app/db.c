@@ -197,19 +197,24 @@ db_query(struct db *db, const char *sql)
 static enum db_status
 db_session_setup(struct db *db)
 {
+	/*
+	 * READ COMMITTED: a FOR UPDATE on an absent openid takes no gap lock,
+	 * so two different openids landing in one gap cannot deadlock.
+	 */
+	const char	*isolation =
+	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED";
 	MYSQL_STMT	*stmt;
 	MYSQL_BIND	 bind;
 	unsigned int	 wait_s;
 	enum db_status	 st = DB_OK;
 
-	/*
-	 * READ COMMITTED: a FOR UPDATE on an absent openid takes no gap lock,
-	 * so two different openids landing in one gap cannot deadlock.
-	 * REPEATABLE READ is there only for the test that shows they would.
-	 */
-	if ((st = db_query(db, db->cfg->db_repeatable_read ?
-	    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ" :
-	    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")) != DB_OK)
+#ifdef REGONCE_TEST_BUILD
+	/* The negative control that shows those deadlocks. */
+	if (db->cfg->db_repeatable_read)
+		isolation =
+		    "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ";
+#endif
+	if ((st = db_query(db, isolation)) != DB_OK)
 		return (st);
 
 	/* Row lock waits end before the client read timeout does. */
@@ -384,9 +389,25 @@ db_insert_user(struct db *db, const char *openid, size_t openid_len,
 	return (DB_OK);
 }
 
-/* Fetch the single integer a SELECT GET_LOCK/RELEASE_LOCK returns. */
+static const char *const db_lock_answer_names[] = {
+	[LOCK_NOT_ASKED] = "-",
+	[LOCK_FAILED] = "error",
+	[LOCK_ONE] = "1",
+	[LOCK_ZERO] = "0",
+	[LOCK_NULL] = "null",
+};
+
+/* A lock answer as the log writes it. */
+const char *
+db_lock_answer_name(enum db_lock_answer answer)
+{
+	return (db_lock_answer_names[answer]);
+}
+
+/* Fetch the 1, 0 or NULL a SELECT GET_LOCK/RELEASE_LOCK returns. */
 static enum db_status
-db_fetch_int(struct db *db, enum db_stmt_id id, int *value)
+db_fetch_lock_answer(struct db *db, enum db_stmt_id id,
+    enum db_lock_answer *answer)
 {
 	MYSQL_BIND	 result;
 	long long	 number = 0;
@@ -405,49 +426,53 @@ db_fetch_int(struct db *db, enum db_stmt_id id, int *value)
 		st = db_stmt_fail(db, db->stmt[id]);
 	else if (rc == MYSQL_NO_DATA)
 		st = db_fail(db, CR_UNKNOWN_ERROR, "no row from lock function");
+	else if (is_null)
+		*answer = LOCK_NULL;
 	else
-		*value = is_null ? -1 : (int)number;
+		*answer = number == 1 ? LOCK_ONE : LOCK_ZERO;
 	if (db->stmt[id] != NULL)
 		mysql_stmt_free_result(db->stmt[id]);
 	return (st);
 }
 
 /*
- * GET_LOCK(name, timeout): *got is 1 (ours), 0 (timed out) or -1 (NULL:
- * an error such as a killed query). The timeout is always finite and
- * positive: MariaDB answers NULL to a negative one instead of waiting.
+ * GET_LOCK(name, timeout): 1 (ours), 0 (timed out) or NULL (an error such
+ * as a killed query). The timeout is always finite and positive: MariaDB
+ * answers NULL to a negative one instead of waiting.
  */
 enum db_status
 db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
-    int *got)
+    enum db_lock_answer *answer)
 {
 	MYSQL_BIND	 params[2];
 	unsigned long	 name_len;
 	double		 timeout_s = timeout_ms / 1000.0;
 	enum db_status	 st;
 
+	*answer = LOCK_FAILED;
 	memset(params, 0, sizeof(params));
 	db_bind_string(&params[0], name, strlen(name), &name_len);
 	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
 	params[1].buffer = &timeout_s;
 	if ((st = db_execute(db, STMT_GET_LOCK, params)) != DB_OK)
 		return (st);
-	return (db_fetch_int(db, STMT_GET_LOCK, got));
+	return (db_fetch_lock_answer(db, STMT_GET_LOCK, answer));
 }
 
-/* RELEASE_LOCK(name): *released is 1, 0 (not ours) or -1 (no such lock). */
+/* RELEASE_LOCK(name): 1, 0 (not ours) or NULL (no such lock). */
 enum db_status
-db_release_lock(struct db *db, const char *name, int *released)
+db_release_lock(struct db *db, const char *name, enum db_lock_answer *answer)
 {
 	MYSQL_BIND	 param;
 	unsigned long	 name_len;
 	enum db_status	 st;
 
+	*answer = LOCK_FAILED;
 	memset(&param, 0, sizeof(param));
 	db_bind_string(&param, name, strlen(name), &name_len);
 	if ((st = db_execute(db, STMT_RELEASE_LOCK, &param)) != DB_OK)
 		return (st);
-	return (db_fetch_int(db, STMT_RELEASE_LOCK, released));
+	return (db_fetch_lock_answer(db, STMT_RELEASE_LOCK, answer));
 }
 
 /* Start a transaction (the session is READ COMMITTED). */

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "app.h"
+#ifdef REGONCE_TEST_BUILD
+#include "hooks.h"
+#endif
 
 static volatile sig_atomic_t	stop_requested;
 
@@ -140,11 +143,9 @@ main(int argc, char *argv[])
 	}
 
 	log_open(cfg.log_file, cfg.log_level);
-	if (cfg.strategy == STRATEGY_NAIVE)
-		log_warn("STRATEGY IS 'naive': check-then-insert without a "
-		    "lock. It creates duplicate users under concurrency and "
-		    "exists only to reproduce that bug. Never use it in "
-		    "production.");
+#ifdef REGONCE_TEST_BUILD
+	test_build_warn(&cfg);
+#endif
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
 	main_signals(&stop_set);

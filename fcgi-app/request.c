@@ -143,6 +143,61 @@ req_get_string(json_object *root, const char *name, const char **value,
 	return (0);
 }
 
+/* The UTF-16 code unit of the 4 hex digits at text, or -1. */
+static long
+req_hex4(const char *text)
+{
+	char	digits[5], *end;
+	long	unit;
+
+	memcpy(digits, text, 4);
+	digits[4] = '\0';
+	unit = strtol(digits, &end, 16);
+	return (end == digits + 4 && digits[0] != '-' && digits[0] != '+' ?
+	    unit : -1);
+}
+
+/*
+ * I-JSON (RFC 7493 2.1): are all \u escapes that encode surrogates in
+ * pairs, high then low? json-c would turn a lone one into U+FFFD and store
+ * something the client did not send. Called on text json-c accepted, so
+ * strings are well formed and each \u has four hex digits.
+ */
+static int
+req_surrogates_paired(const char *buf, size_t len)
+{
+	size_t	pos;
+	long	unit, low;
+	int	in_string = 0;
+
+	for (pos = 0; pos < len; pos++) {
+		if (buf[pos] == '"') {
+			in_string = !in_string;
+			continue;
+		}
+		if (!in_string || buf[pos] != '\\' || pos + 1 >= len)
+			continue;
+		pos++;			/* the escaped character */
+		if (buf[pos] != 'u' || pos + 4 >= len)
+			continue;
+		unit = req_hex4(buf + pos + 1);
+		pos += 4;
+		if (unit >= 0xdc00 && unit <= 0xdfff)
+			return (0);	/* a low half with no high one */
+		if (unit < 0xd800 || unit > 0xdbff)
+			continue;
+		/* A high half: a low half must follow at once. */
+		if (pos + 6 >= len || buf[pos + 1] != '\\' ||
+		    buf[pos + 2] != 'u')
+			return (0);
+		low = req_hex4(buf + pos + 3);
+		if (low < 0xdc00 || low > 0xdfff)
+			return (0);
+		pos += 6;
+	}
+	return (1);
+}
+
 /*
  * Parse a body of exactly len bytes into in: 0, or -1 with the answer in
  * *kind. The strings in "in" point into *root, which the caller releases
@@ -181,6 +236,12 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		detail->message = "the body must be a JSON object";
+		return (-1);
+	}
+	if (!req_surrogates_paired(buf, len)) {
+		*root = obj;	/* the caller wipes and releases it */
+		detail->message = "a string has an unpaired UTF-16 surrogate "
+		    "escape";
 		return (-1);
 	}
 	*root = obj;

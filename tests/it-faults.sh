@@ -4,7 +4,7 @@
 #  2. more clients than workers;
 #  3. MariaDB restarted in the middle of a replay run;
 #  4. SIGTERM to the pool while a registration is in flight.
-# The pause point comes from tests/regonce-hooked (configure
+# The pause point comes from tests/regonce-test (configure
 # --enable-test-hooks); the installed worker has none.
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
@@ -79,11 +79,11 @@ RUN_PID=$!
 some_rows() { [ "$(sql "SELECT COUNT(*) FROM users WHERE openid LIKE '$PREFIX%'")" -ge 50 ]; }
 await 300 some_rows
 ok $? "restart: the run is writing"
-REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db-stop
+REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db stop
 refused() { [ "$(grep -F "openid=$PREFIX" "$VAR/log/regonce-main.log" | grep -c 'result=db_unavailable')" -ge 10 ]; }
 await 300 refused
 ok $? "restart: requests during the outage are refused as db_unavailable"
-REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db-start
+REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db start
 ok $? "restart: MariaDB is back"
 wait "$RUN_PID"
 RC=$?

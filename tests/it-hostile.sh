@@ -99,11 +99,18 @@ EOF2
 is "$(sql "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'regonce' AND table_name = 'users'")" \
 	1 "the users table is still there"
 
-# An escaped lone surrogate is not invalid UTF-8 on the wire: json-c
-# decodes it to U+FFFD, and that is what is stored (documented in README).
+# I-JSON strings: an escaped lone surrogate would be stored as U+FFFD,
+# which is not what the client sent, so it is refused; a proper pair is
+# stored as its one 4-byte character.
 register "{\"openid\":\"$P-surrogate\",\"username\":\"\\ud800\",\"password\":\"12345678\"}"
-is "$STATUS $(field code) $(sql "SELECT HEX(username) FROM users WHERE openid = '$P-surrogate'")" \
-	"200 0 EFBFBD" "a lone \\ud800 escape is stored as U+FFFD"
+is "$STATUS $(field error) $(rows "$P-surrogate")" "400 invalid_json 0" \
+	"a lone \\ud800 escape is refused, nothing written"
+register "{\"openid\":\"$P-lowsur\",\"username\":\"a\\udc00b\",\"password\":\"12345678\"}"
+is "$STATUS $(field error) $(rows "$P-lowsur")" "400 invalid_json 0" \
+	"a lone \\udc00 escape is refused, nothing written"
+register "{\"openid\":\"$P-pair\",\"username\":\"\\ud83d\\ude00\",\"password\":\"12345678\"}"
+is "$STATUS $(field code) $(sql "SELECT HEX(username) FROM users WHERE openid = '$P-pair'")" \
+	"200 0 F09F9880" "a paired \\ud83d\\ude00 escape is stored as U+1F600"
 
 # Duplicate keys: json-c keeps the last one (documented in README).
 register "{\"openid\":\"$P-first\",\"openid\":\"$P-last\",$OK_FIELDS}"

@@ -10,6 +10,9 @@ for tool in curl jq mariadb; do
 	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing"; exit 1; }
 done
 
+# await, pid_alive and the rest of ./stack's helpers: written once.
+. "$REGONCE_SRCDIR/stack"
+
 TESTS_RUN=0
 TESTS_FAILED=0
 REPLAY="$REGONCE_BUILDDIR/tools/regonce-replay"
@@ -99,17 +102,6 @@ lock_held() {
 }
 lock_free() {
 	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NULL")" = 1 ]
-}
-
-# await TENTHS COMMAND...: poll until COMMAND succeeds.
-await() {
-	local tries=$1
-	shift
-	until "$@" >/dev/null 2>&1; do
-		tries=$((tries - 1))
-		[ "$tries" -gt 0 ] || return 1
-		sleep 0.1
-	done
 }
 
 # alive PID: running, and not a zombie waiting for its parent to reap it.

@@ -30,8 +30,11 @@ static const struct set_case set_cases[] = {
 	{ "lock_timeout_ms", "1500", NULL },
 	{ "lock_timeout_ms", "0", "lock_timeout_ms is too small" },
 	{ "strategy", "unique", NULL },
-	{ "strategy", "naive", NULL },
-	{ "strategy", "redis", "strategy is not one of named_lock, unique, naive: 'redis'" },
+	{ "strategy", "redis", "strategy is not one of named_lock, unique: 'redis'" },
+	/* The negative controls live only in tests/regonce-test. */
+	{ "strategy", "naive", "strategy is not one of named_lock, unique: 'naive'" },
+	{ "naive_delay_ms", "10", "unknown key 'naive_delay_ms'" },
+	{ "db_isolation", "repeatable_read", "unknown key 'db_isolation'" },
 	{ "log_level", "debug", NULL },
 	{ "log_level", "loud", "log_level is not one of" },
 	{ "max_body_bytes", "1048577", "max_body_bytes is too large" },

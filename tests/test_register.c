@@ -77,23 +77,30 @@ db_insert_user(struct db *db, const char *openid, size_t openid_len,
 
 enum db_status
 db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
-    int *got)
+    enum db_lock_answer *answer)
 {
 	(void)db;
 	assert_memory_equal(name, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
 	assert_int_equal(timeout_ms, 3000);
-	*got = mock_type(int);
+	*answer = mock_type(enum db_lock_answer);
 	return (mock_type(enum db_status));
 }
 
 enum db_status
-db_release_lock(struct db *db, const char *name, int *released)
+db_release_lock(struct db *db, const char *name, enum db_lock_answer *answer)
 {
 	(void)db;
 	(void)name;
 	function_called();
-	*released = 1;
+	*answer = LOCK_ONE;
 	return (DB_OK);
+}
+
+const char *
+db_lock_answer_name(enum db_lock_answer answer)
+{
+	(void)answer;
+	return ("-");
 }
 
 enum db_status
@@ -143,9 +150,9 @@ find(int for_update, int found, enum db_status st)
 }
 
 static void
-lock(int got, enum db_status st)
+lock(enum db_lock_answer answer, enum db_status st)
 {
-	will_return(db_get_lock, got);
+	will_return(db_get_lock, answer);
 	will_return(db_get_lock, st);
 }
 
@@ -154,7 +161,7 @@ static void
 up_to_insert(void)
 {
 	find(0, 0, DB_OK);
-	lock(1, DB_OK);
+	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_OK);
 	find(1, 0, DB_OK);
 }
@@ -217,7 +224,7 @@ test_exists_under_lock(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
-	lock(1, DB_OK);
+	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_OK);
 	find(1, 1, DB_OK);
 	expect_function_call(db_rollback);
@@ -288,7 +295,7 @@ test_lock_timeout_busy(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
-	lock(0, DB_OK);
+	lock(LOCK_ZERO, DB_OK);
 	reg_user(NULL, &cfg, &good, &out);
 	assert_int_equal(out.result, REG_BUSY);
 }
@@ -301,7 +308,7 @@ test_lock_null_unavailable(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
-	lock(-1, DB_OK);
+	lock(LOCK_NULL, DB_OK);
 	reg_user(NULL, &cfg, &good, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 }
@@ -365,7 +372,7 @@ test_error_releases_lock(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
-	lock(1, DB_OK);
+	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_ERROR);
 	expect_function_call(db_release_lock);
 	reg_user(NULL, &cfg, &good, &out);
@@ -384,20 +391,6 @@ test_unique_strategy(void **state)
 	will_return(db_insert_user, DB_DUPLICATE);
 	reg_user(NULL, &cfg, &good, &out);
 	assert_int_equal(out.result, REG_EXISTS);
-	find(0, 0, DB_OK);
-	will_return(db_insert_user, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
-	assert_int_equal(out.result, REG_CREATED);
-}
-
-/* naive: check, then insert, nothing else. */
-static void
-test_naive_strategy(void **state)
-{
-	struct reg_outcome	out;
-
-	(void)state;
-	cfg.strategy = STRATEGY_NAIVE;
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_OK);
 	reg_user(NULL, &cfg, &good, &out);
@@ -562,7 +555,6 @@ main(void)
 		T(test_reconnect_first),
 		T(test_error_releases_lock),
 		T(test_unique_strategy),
-		T(test_naive_strategy),
 		T(test_validate_table),
 		T(test_validate_limits),
 		T(test_invalid_touches_nothing),

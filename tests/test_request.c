@@ -42,6 +42,22 @@ static const struct body_case body_cases[] = {
 	    NULL },
 	{ "too deep", "{\"a\":[[[[[[[[[[1]]]]]]]]]]}", 0, RESP_INVALID_JSON,
 	    NULL },
+	{ "lone high surrogate", "{\"openid\":\"o\",\"username\":\"\\ud800\","
+	    "\"password\":\"p\"}", 0, RESP_INVALID_JSON, NULL },
+	{ "lone low surrogate", "{\"openid\":\"o\",\"username\":\"a\\uDC00\","
+	    "\"password\":\"p\"}", 0, RESP_INVALID_JSON, NULL },
+	{ "high surrogate then letter", "{\"openid\":\"o\",\"username\":"
+	    "\"\\ud83dx\",\"password\":\"p\"}", 0, RESP_INVALID_JSON, NULL },
+	{ "two high surrogates", "{\"openid\":\"o\",\"username\":"
+	    "\"\\ud83d\\ud83d\",\"password\":\"p\"}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "surrogate in a key", "{\"\\udead\":1,\"openid\":\"o\","
+	    "\"username\":\"u\",\"password\":\"p\"}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "paired surrogates", "{\"openid\":\"o\",\"username\":"
+	    "\"\\ud83d\\ude00\",\"password\":\"p\"}", 0, PARSED, NULL },
+	{ "escaped backslash before u", "{\"openid\":\"o\",\"username\":"
+	    "\"\\\\ud800\",\"password\":\"p\"}", 0, PARSED, NULL },
 	{ "NUL byte in body", "{\"openid\":\"o\0\"}", 15, RESP_INVALID_JSON,
 	    NULL },
 	{ "openid missing", "{\"username\":\"u\",\"password\":\"p\"}", 0,
@@ -110,6 +126,26 @@ test_parse_body_lengths(void **state)
 	assert_memory_equal(in.openid, "a\0b", 3);
 	assert_int_equal(in.username_len, 3);
 	assert_int_equal(in.password_len, 8);
+	json_object_put(root);
+}
+
+/* A paired escape is stored as the one 4-byte UTF-8 character. */
+static void
+test_parse_body_surrogate_pair(void **state)
+{
+	static const char	 body[] = "{\"openid\":\"o\",\"username\":"
+	    "\"\\ud83d\\ude00\",\"password\":\"12345678\"}";
+	struct reg_input	 in;
+	struct resp_detail	 detail;
+	json_object		*root;
+	enum resp_kind		 kind;
+
+	(void)state;
+	memset(&detail, 0, sizeof(detail));
+	assert_int_equal(req_parse_body(body, strlen(body), &in, &root, &kind,
+	    &detail), 0);
+	assert_int_equal(in.username_len, 4);
+	assert_memory_equal(in.username, "\xf0\x9f\x98\x80", 4);
 	json_object_put(root);
 }
 
@@ -225,6 +261,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_body_table),
 		cmocka_unit_test(test_parse_body_lengths),
+		cmocka_unit_test(test_parse_body_surrogate_pair),
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_is_json),

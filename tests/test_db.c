@@ -1,0 +1,457 @@
+/*
+ * Unit tests for db.c at the Connector/C seam: this file defines the
+ * mysql_* functions db.c calls (the library is not linked), and plays a
+ * scripted server behind them. What is checked is db.c's own handling of
+ * binds and fetches: string lengths, truncated or NULL columns, the
+ * GET_LOCK answers, and error numbers turned into enum db_status.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "app.h"
+
+#define FAKE_STMTS	16
+
+/* The scripted server: what the next execute and fetch come to. */
+static struct {
+	unsigned int	 execute_errno;	/* 0: the statement runs */
+	int		 rows;		/* rows the fetches hand out */
+	int		 fetch_rc;	/* 1: the fetch itself fails */
+	unsigned long long id;		/* column 0 */
+	const char	*text;		/* column 1 (find), NULL: SQL NULL */
+	size_t		 text_len;
+	long long	 number;	/* GET_LOCK/RELEASE_LOCK's column */
+	int		 number_null;
+	int		 freed;		/* mysql_stmt_free_result calls */
+	MYSQL_BIND	 params[4];	/* the last execute's parameters */
+	unsigned long	 param_lens[4];
+} srv;
+
+static MYSQL		 fake_conn;
+static MYSQL_STMT	 fake_stmt[FAKE_STMTS];
+static int		 nstmts;
+static MYSQL_BIND	*bound_result[FAKE_STMTS];
+static MYSQL_BIND	*bound_param[FAKE_STMTS];
+static unsigned int	 stmt_errno[FAKE_STMTS];
+
+static int
+stmt_index(MYSQL_STMT *stmt)
+{
+	return ((int)(stmt - fake_stmt));
+}
+
+/* --- the library, as db.c sees it ----------------------------------- */
+
+MYSQL *
+mysql_init(MYSQL *mysql)
+{
+	(void)mysql;
+	return (&fake_conn);
+}
+
+int
+mysql_optionsv(MYSQL *mysql, enum mysql_option option, ...)
+{
+	(void)mysql;
+	(void)option;
+	return (0);
+}
+
+MYSQL *
+mysql_real_connect(MYSQL *mysql, const char *host, const char *user,
+    const char *passwd, const char *db, unsigned int port,
+    const char *unix_socket, unsigned long clientflag)
+{
+	(void)host; (void)user; (void)passwd; (void)db; (void)port;
+	(void)unix_socket; (void)clientflag;
+	return (mysql);
+}
+
+int
+mysql_real_query(MYSQL *mysql, const char *q, unsigned long length)
+{
+	(void)mysql; (void)q; (void)length;
+	return (0);
+}
+
+unsigned int
+mysql_errno(MYSQL *mysql)
+{
+	(void)mysql;
+	return (0);
+}
+
+const char *
+mysql_error(MYSQL *mysql)
+{
+	(void)mysql;
+	return ("");
+}
+
+unsigned long
+mysql_thread_id(MYSQL *mysql)
+{
+	(void)mysql;
+	return (1);
+}
+
+int
+mysql_ping(MYSQL *mysql)
+{
+	(void)mysql;
+	return (0);
+}
+
+void
+mysql_close(MYSQL *mysql)
+{
+	(void)mysql;
+}
+
+MYSQL_STMT *
+mysql_stmt_init(MYSQL *mysql)
+{
+	(void)mysql;
+	assert_true(nstmts < FAKE_STMTS);
+	return (&fake_stmt[nstmts++]);
+}
+
+int
+mysql_stmt_prepare(MYSQL_STMT *stmt, const char *q, unsigned long length)
+{
+	(void)stmt; (void)q; (void)length;
+	return (0);
+}
+
+my_bool
+mysql_stmt_bind_param(MYSQL_STMT *stmt, MYSQL_BIND *bind)
+{
+	bound_param[stmt_index(stmt)] = bind;
+	return (0);
+}
+
+int
+mysql_stmt_execute(MYSQL_STMT *stmt)
+{
+	MYSQL_BIND	*bind = bound_param[stmt_index(stmt)];
+	int		 i;
+
+	/* Keep what db.c bound, as the server would have received it. */
+	for (i = 0; i < 4 && bind != NULL && bind[i].buffer_type ==
+	    MYSQL_TYPE_STRING; i++) {
+		srv.params[i] = bind[i];
+		srv.param_lens[i] = *bind[i].length;
+	}
+	stmt_errno[stmt_index(stmt)] = srv.execute_errno;
+	return (srv.execute_errno != 0);
+}
+
+my_bool
+mysql_stmt_bind_result(MYSQL_STMT *stmt, MYSQL_BIND *bind)
+{
+	bound_result[stmt_index(stmt)] = bind;
+	return (0);
+}
+
+/* Copy a string column the way Connector/C does: length is the whole. */
+static int
+fake_fetch_string(MYSQL_BIND *bind, const char *text, size_t len)
+{
+	size_t	n = len < bind->buffer_length ? len : bind->buffer_length;
+
+	*bind->is_null = text == NULL;
+	*bind->length = (unsigned long)len;
+	if (text != NULL)
+		memcpy(bind->buffer, text, n);
+	return (text != NULL && len > bind->buffer_length);
+}
+
+int
+mysql_stmt_fetch(MYSQL_STMT *stmt)
+{
+	MYSQL_BIND	*bind = bound_result[stmt_index(stmt)];
+	int		 truncated = 0;
+
+	if (srv.fetch_rc == 1) {
+		stmt_errno[stmt_index(stmt)] = CR_SERVER_LOST;
+		return (1);
+	}
+	if (srv.rows-- <= 0)
+		return (MYSQL_NO_DATA);
+	if (bind[0].buffer_type == MYSQL_TYPE_LONGLONG && bind[0].is_null) {
+		/* SELECT GET_LOCK(...) / RELEASE_LOCK(...) */
+		*(long long *)bind[0].buffer = srv.number;
+		*bind[0].is_null = srv.number_null;
+		return (0);
+	}
+	*(unsigned long long *)bind[0].buffer = srv.id;
+	truncated = fake_fetch_string(&bind[1], srv.text, srv.text_len);
+	return (truncated ? MYSQL_DATA_TRUNCATED : 0);
+}
+
+my_bool
+mysql_stmt_free_result(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	srv.freed++;
+	srv.rows = 0;
+	return (0);
+}
+
+my_bool
+mysql_stmt_close(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	return (0);
+}
+
+unsigned int
+mysql_stmt_errno(MYSQL_STMT *stmt)
+{
+	return (stmt_errno[stmt_index(stmt)]);
+}
+
+const char *
+mysql_stmt_error(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	return ("scripted error");
+}
+
+my_ulonglong
+mysql_stmt_insert_id(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	return (42);
+}
+
+/* --- fixtures -------------------------------------------------------- */
+
+static struct config	 cfg;
+static struct db	*db;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	memset(stmt_errno, 0, sizeof(stmt_errno));
+	nstmts = 0;
+	config_defaults(&cfg);
+	log_open("-", LOG_LEVEL_ERROR);
+	db = db_new(&cfg);
+	assert_int_equal(db_connect(db), DB_OK);
+	return (0);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	db_free(db);
+	return (0);
+}
+
+/* Script one row of (id, text) for the next fetch. */
+static void
+row(unsigned long long id, const char *text, size_t len)
+{
+	srv.rows = 1;
+	srv.id = id;
+	srv.text = text;
+	srv.text_len = len;
+}
+
+/* --- db_find_user ---------------------------------------------------- */
+
+/* The fetched hash ends at the length the server sent, not at a NUL. */
+static void
+test_find_terminates_by_length(void **state)
+{
+	struct db_user	user;
+	int		found;
+
+	(void)state;
+	row(7, "$argon2id$abcXXXX", 13);
+	assert_int_equal(db_find_user(db, "o", 1, 0, &user, &found), DB_OK);
+	assert_int_equal(found, 1);
+	assert_int_equal(user.id, 7);
+	assert_string_equal(user.password_hash, "$argon2id$abc");
+	assert_true(srv.freed > 0);
+}
+
+/* A hash that fills the buffer exactly, or overflows it, matches nothing. */
+static void
+test_find_too_long_is_no_hash(void **state)
+{
+	static char	long_hash[PW_HASH_MAX + 10];
+	struct db_user	user;
+	int		found;
+
+	(void)state;
+	memset(long_hash, 'h', sizeof(long_hash));
+	row(8, long_hash, PW_HASH_MAX);
+	assert_int_equal(db_find_user(db, "o", 1, 0, &user, &found), DB_OK);
+	assert_int_equal(found, 1);
+	assert_string_equal(user.password_hash, "");
+	row(8, long_hash, sizeof(long_hash));
+	assert_int_equal(db_find_user(db, "o", 1, 1, &user, &found), DB_OK);
+	assert_int_equal(found, 1);
+	assert_string_equal(user.password_hash, "");
+}
+
+/* A NULL hash (the original table allows it) is a row with no hash. */
+static void
+test_find_null_hash(void **state)
+{
+	struct db_user	user;
+	int		found;
+
+	(void)state;
+	row(9, NULL, 0);
+	assert_int_equal(db_find_user(db, "o", 1, 0, &user, &found), DB_OK);
+	assert_int_equal(found, 1);
+	assert_string_equal(user.password_hash, "");
+}
+
+/* No row: not found, and the openid went out with its exact length. */
+static void
+test_find_absent(void **state)
+{
+	struct db_user	user;
+	int		found = 1;
+
+	(void)state;
+	assert_int_equal(db_find_user(db, "a\0b", 3, 0, &user, &found),
+	    DB_OK);
+	assert_int_equal(found, 0);
+	assert_int_equal(srv.param_lens[0], 3);
+	assert_memory_equal(srv.params[0].buffer, "a\0b", 3);
+}
+
+/* A fetch that loses the connection is DB_LOST, and the handle is shut. */
+static void
+test_find_fetch_lost(void **state)
+{
+	struct db_user	user;
+	int		found;
+
+	(void)state;
+	srv.fetch_rc = 1;
+	assert_int_equal(db_find_user(db, "o", 1, 0, &user, &found), DB_LOST);
+	assert_int_equal(found, 0);
+	assert_int_equal(db_errno(db), CR_SERVER_LOST);
+	assert_false(db_connected(db));
+}
+
+/* --- db_insert_user -------------------------------------------------- */
+
+static void
+test_insert_binds_lengths(void **state)
+{
+	uint64_t	id = 0;
+
+	(void)state;
+	assert_int_equal(db_insert_user(db, "oid", 3, "\xe5\xbc\xa0", 3,
+	    "$argon2id$h", &id), DB_OK);
+	assert_int_equal(id, 42);
+	assert_int_equal(srv.param_lens[0], 3);
+	assert_int_equal(srv.param_lens[1], 3);
+	assert_int_equal(srv.param_lens[2], strlen("$argon2id$h"));
+	assert_int_equal(srv.params[2].buffer_length, strlen("$argon2id$h"));
+}
+
+/* Error numbers come back as what the caller must do. */
+static void
+test_insert_errors(void **state)
+{
+	uint64_t	id;
+
+	(void)state;
+	srv.execute_errno = ER_DUP_ENTRY;
+	assert_int_equal(db_insert_user(db, "o", 1, "u", 1, "h", &id),
+	    DB_DUPLICATE);
+	srv.execute_errno = ER_LOCK_DEADLOCK;
+	assert_int_equal(db_insert_user(db, "o", 1, "u", 1, "h", &id),
+	    DB_RETRY);
+	assert_true(db_connected(db));
+	srv.execute_errno = ER_NO_SUCH_TABLE;
+	assert_int_equal(db_insert_user(db, "o", 1, "u", 1, "h", &id),
+	    DB_ERROR);
+	srv.execute_errno = CR_SERVER_GONE_ERROR;
+	assert_int_equal(db_insert_user(db, "o", 1, "u", 1, "h", &id),
+	    DB_LOST);
+	assert_false(db_connected(db));
+	/* Closed stays closed: no call reaches a dead handle. */
+	srv.execute_errno = 0;
+	assert_int_equal(db_insert_user(db, "o", 1, "u", 1, "h", &id),
+	    DB_LOST);
+}
+
+/* --- GET_LOCK / RELEASE_LOCK ----------------------------------------- */
+
+static void
+test_lock_answers(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.rows = 1, srv.number = 1;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	srv.rows = 1, srv.number = 0;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_int_equal(answer, LOCK_ZERO);
+	srv.rows = 1, srv.number_null = 1;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_int_equal(answer, LOCK_NULL);
+	srv.rows = 1, srv.number = 1, srv.number_null = 0;
+	assert_int_equal(db_release_lock(db, "regonce:x", &answer), DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	assert_string_equal(db_lock_answer_name(LOCK_NULL), "null");
+}
+
+/* No row, or a failed call, is never mistaken for an answer. */
+static void
+test_lock_failures(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.rows = 0;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer),
+	    DB_ERROR);
+	assert_int_equal(answer, LOCK_FAILED);
+	srv.execute_errno = CR_SERVER_LOST;
+	assert_int_equal(db_release_lock(db, "regonce:x", &answer), DB_LOST);
+	assert_int_equal(answer, LOCK_FAILED);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_find_terminates_by_length),
+		T(test_find_too_long_is_no_hash),
+		T(test_find_null_hash),
+		T(test_find_absent),
+		T(test_find_fetch_lost),
+		T(test_insert_binds_lengths),
+		T(test_insert_errors),
+		T(test_lock_answers),
+		T(test_lock_failures),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
