@@ -38,6 +38,8 @@ struct config {
 	unsigned int	 db_timeout_s;
 	enum reg_strategy strategy;
 	unsigned int	 lock_timeout_ms;
+	unsigned int	 request_timeout_ms;	/* from arrival to answer */
+	unsigned int	 web_timeout_s;		/* the web server's, for checks */
 	unsigned int	 retry_max;
 	unsigned int	 max_body_bytes;
 	unsigned int	 argon2_memory_kib;
@@ -76,6 +78,13 @@ void		 log_info(const char *, ...) PRINTFLIKE(1, 2);
 void		 log_debug(const char *, ...) PRINTFLIKE(1, 2);
 void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 		     __attribute__((__noreturn__));
+
+/* deadline.c */
+
+#define DEADLINE_NONE	0
+
+int64_t		 deadline_at(int64_t, unsigned int);
+int64_t		 deadline_left_ms(int64_t);
 
 /* utf8.c */
 
@@ -119,6 +128,7 @@ struct db_user {
 
 enum db_status	 db_classify(unsigned int);
 struct db	*db_new(const struct config *);
+void		 db_set_deadline(struct db *, int64_t);
 void		 db_free(struct db *);
 enum db_status	 db_connect(struct db *);
 int		 db_connected(struct db *);
@@ -147,7 +157,9 @@ enum reg_result {
 	REG_EXISTS,
 	REG_INVALID,		/* a field broke a rule: see field and reason */
 	REG_BUSY,		/* the named lock was not ours in time */
-	REG_DB_UNAVAILABLE,	/* no database connection */
+	REG_DB_UNAVAILABLE,	/* no database connection; nothing written */
+	REG_OUTCOME_UNKNOWN,	/* COMMIT sent, answer lost: may have landed */
+	REG_EXPIRED,		/* the time budget ran out; nothing written */
 	REG_INTERNAL		/* unexpected: logged with the DB error */
 };
 
@@ -179,7 +191,7 @@ int		 reg_lock_name(const char *, size_t, char *, size_t);
 int		 reg_validate(const struct config *, const struct reg_input *,
 		     const char **, const char **);
 void		 reg_user(struct db *, const struct config *,
-		     const struct reg_input *, struct reg_outcome *);
+		     const struct reg_input *, int64_t, struct reg_outcome *);
 const char	*reg_result_name(enum reg_result);
 
 /* response.c */
@@ -196,6 +208,8 @@ enum resp_kind {
 	RESP_NOT_FOUND,
 	RESP_BUSY,
 	RESP_DB_UNAVAILABLE,
+	RESP_OUTCOME_UNKNOWN,
+	RESP_EXPIRED,
 	RESP_INTERNAL,
 	RESP_HEALTH_OK,
 	RESP_HEALTH_DOWN,
@@ -231,6 +245,7 @@ struct req_head {
 enum req_route	 req_route(const char *, const char *);
 int		 req_content_length(const char *, size_t, size_t *);
 int		 req_is_json(const char *);
+int64_t		 req_arrival_ms(const char *);
 int		 req_check_head(const struct config *, const struct req_head *,
 		     enum req_route *, size_t *, enum resp_kind *,
 		     struct resp_detail *);

@@ -81,6 +81,8 @@ static const struct config_key config_keys[] = {
 	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
 	{ "strategy",		 ONE_OF(strategy, strategy_names, "named_lock") },
 	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
+	{ "request_timeout_ms",	 NUM(request_timeout_ms, 100, 3600000, "25000") },
+	{ "web_timeout_s",	 NUM(web_timeout_s, 1, 3600, "30") },
 	{ "retry_max",		 NUM(retry_max, 1, 10, "3") },
 	{ "max_body_bytes",	 NUM(max_body_bytes, 64, 1048576, "16384") },
 	{ "argon2_memory_kib",	 NUM(argon2_memory_kib, 8, 4194304, "19456") },
@@ -320,9 +322,24 @@ config_read_env(struct config *cfg, char *err, size_t errlen)
 int
 config_check(const struct config *cfg, char *err, size_t errlen)
 {
-	size_t	len = strlen(cfg->base_path);
+	size_t		len = strlen(cfg->base_path);
+	unsigned int	web_ms = cfg->web_timeout_s * 1000U;
+	unsigned int	margin = web_ms / 10 > 1000 ? web_ms / 10 : 1000;
 
-	/* Timeouts nest: a lock wait must end before the client gives up. */
+	/*
+	 * Timeouts nest: lock wait < request budget < the web server's read
+	 * timeout, with a margin, so the worker always answers first. The
+	 * lock wait is one read on the connection: below db_timeout_s too.
+	 */
+	if (cfg->lock_timeout_ms >= cfg->request_timeout_ms)
+		return (config_fail(err, errlen, "lock_timeout_ms (%u) must be "
+		    "below request_timeout_ms (%u)", cfg->lock_timeout_ms,
+		    cfg->request_timeout_ms));
+	if (cfg->request_timeout_ms + margin > web_ms)
+		return (config_fail(err, errlen, "request_timeout_ms (%u) must "
+		    "be at least %u ms below web_timeout_s (%u s, the web "
+		    "server's read timeout)", cfg->request_timeout_ms, margin,
+		    cfg->web_timeout_s));
 	if (cfg->lock_timeout_ms >= cfg->db_timeout_s * 1000U)
 		return (config_fail(err, errlen, "lock_timeout_ms (%u) must be "
 		    "below db_timeout_s (%u s)", cfg->lock_timeout_ms,

@@ -4,12 +4,22 @@
  * MYSQL_OPT_RECONNECT is never set: a silent reconnect would drop our
  * transaction and our GET_LOCK lock without telling us. On DB_LOST the
  * caller reconnects explicitly and starts the registration over.
+ *
+ * Every call that waits on the server goes through Connector/C's
+ * non-blocking API, so that db_wait() can cut the wait to the request's
+ * deadline: MYSQL_OPT_READ_TIMEOUT is fixed at connect time, a deadline
+ * is not. A wait that reaches the deadline shuts the socket down, the
+ * call ends with CR_SERVER_LOST, and the connection is closed.
  */
 #include "config.h"
 
+#include <sys/socket.h>
+
 #include <errmsg.h>
+#include <errno.h>
 #include <mysql.h>
 #include <mysqld_error.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,9 +54,22 @@ struct db {
 	const struct config	*cfg;
 	MYSQL			*conn;
 	MYSQL_STMT		*stmt[STMT__COUNT];
+	int64_t			 deadline;	/* DEADLINE_NONE: none */
+	int			 deadline_hit;	/* the last call ran out */
 	unsigned int		 last_errno;
 	char			 last_error[256];
 };
+
+/*
+ * Run one non-blocking Connector/C call to its end: "start" begins it,
+ * "cont" (which may use "ready", the events that occurred) continues it
+ * after each wait.
+ */
+#define DB_RUN(db, start, cont) do {					\
+	int ready;							\
+	for (ready = (start); ready != 0; ready = (cont))		\
+		ready = db_wait((db), ready);				\
+} while (0)
 
 /* Map a MySQL/MariaDB error number to what the caller must do about it. */
 enum db_status
@@ -80,12 +103,70 @@ db_classify(unsigned int err)
 
 static void	db_disconnect(struct db *);
 
+/*
+ * Wait for what a non-blocking call asked for, no longer than the
+ * library's own timeout (db_timeout_s, db_connect_timeout_s) nor the
+ * request's deadline. Returns the events that occurred, for its _cont.
+ */
+static int
+db_wait(struct db *db, int status)
+{
+	struct pollfd	pfd;
+	int64_t		left = deadline_left_ms(db->deadline);
+	int		timeout = -1, ours = 0, rc, ready = 0;
+
+	pfd.fd = mysql_get_socket(db->conn);
+	pfd.events = (short)((status & MYSQL_WAIT_READ ? POLLIN : 0) |
+	    (status & MYSQL_WAIT_WRITE ? POLLOUT : 0) |
+	    (status & MYSQL_WAIT_EXCEPT ? POLLPRI : 0));
+	if (status & MYSQL_WAIT_TIMEOUT)
+		timeout = (int)mysql_get_timeout_value_ms(db->conn);
+	if (left < INT64_MAX && (timeout < 0 || left < timeout)) {
+		timeout = left > 0 ? (int)left : 0;
+		ours = 1;
+	}
+	while ((rc = poll(&pfd, 1, timeout)) == -1 && errno == EINTR)
+		continue;
+	if (rc > 0) {
+		if (pfd.revents & (POLLIN | POLLERR | POLLHUP))
+			ready |= MYSQL_WAIT_READ;
+		if (pfd.revents & (POLLOUT | POLLERR | POLLHUP))
+			ready |= MYSQL_WAIT_WRITE;
+		if (pfd.revents & POLLPRI)
+			ready |= MYSQL_WAIT_EXCEPT;
+		return (ready & status);
+	}
+	if (rc == 0 && ours) {
+		/* The budget is spent: end the call now, with an error. */
+		db->deadline_hit = 1;
+		shutdown(pfd.fd, SHUT_RDWR);
+		return (status & (MYSQL_WAIT_READ | MYSQL_WAIT_WRITE |
+		    MYSQL_WAIT_EXCEPT));
+	}
+	return (MYSQL_WAIT_TIMEOUT);
+}
+
+/* The request's deadline for the calls that follow (DEADLINE_NONE: none). */
+void
+db_set_deadline(struct db *db, int64_t deadline)
+{
+	db->deadline = deadline;
+}
+
 /* Remember the last error; a lost connection is closed for good. */
 static enum db_status
 db_fail(struct db *db, unsigned int err, const char *text)
 {
 	enum db_status	st = db_classify(err);
 
+	if (db->deadline_hit) {
+		/* Whatever the library made of the shut socket. */
+		err = CR_SERVER_LOST;
+		text = "the request's time budget ran out waiting for the "
+		    "database";
+		st = DB_LOST;
+	}
+	db->deadline_hit = 0;
 	db->last_errno = err;
 	strncpy(db->last_error, text, sizeof(db->last_error) - 1);
 	db->last_error[sizeof(db->last_error) - 1] = '\0';
@@ -186,11 +267,56 @@ db_bind_string(MYSQL_BIND *bind, const char *value, size_t len,
 static enum db_status
 db_query(struct db *db, const char *sql)
 {
+	int	rc;
+
 	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
-	if (mysql_real_query(db->conn, sql, strlen(sql)) != 0)
-		return (db_conn_fail(db));
-	return (DB_OK);
+	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, strlen(sql)),
+	    mysql_real_query_cont(&rc, db->conn, ready));
+	return (rc != 0 ? db_conn_fail(db) : DB_OK);
+}
+
+/* Prepare a statement, within the deadline. */
+static int
+db_prepare(struct db *db, MYSQL_STMT *stmt, const char *sql)
+{
+	int	rc;
+
+	DB_RUN(db, mysql_stmt_prepare_start(&rc, stmt, sql, strlen(sql)),
+	    mysql_stmt_prepare_cont(&rc, stmt, ready));
+	return (rc);
+}
+
+/* Execute a prepared statement whose parameters are bound. */
+static int
+db_stmt_execute(struct db *db, MYSQL_STMT *stmt)
+{
+	int	rc;
+
+	DB_RUN(db, mysql_stmt_execute_start(&rc, stmt),
+	    mysql_stmt_execute_cont(&rc, stmt, ready));
+	return (rc);
+}
+
+/* Fetch the next row of a statement's result. */
+static int
+db_fetch(struct db *db, MYSQL_STMT *stmt)
+{
+	int	rc;
+
+	DB_RUN(db, mysql_stmt_fetch_start(&rc, stmt),
+	    mysql_stmt_fetch_cont(&rc, stmt, ready));
+	return (rc);
+}
+
+/* Read and drop what is left of a result (a table without the index). */
+static void
+db_free_result(struct db *db, MYSQL_STMT *stmt)
+{
+	my_bool	rc;
+
+	DB_RUN(db, mysql_stmt_free_result_start(&rc, stmt),
+	    mysql_stmt_free_result_cont(&rc, stmt, ready));
 }
 
 /* Per-session settings, sent once after each connect. */
@@ -227,9 +353,9 @@ db_session_setup(struct db *db)
 	bind.buffer_type = MYSQL_TYPE_LONG;
 	bind.is_unsigned = 1;
 	bind.buffer = &wait_s;
-	if (mysql_stmt_prepare(stmt, DB_SET_WAIT, strlen(DB_SET_WAIT)) != 0 ||
+	if (db_prepare(db, stmt, DB_SET_WAIT) != 0 ||
 	    mysql_stmt_bind_param(stmt, &bind) != 0 ||
-	    mysql_stmt_execute(stmt) != 0)
+	    db_stmt_execute(db, stmt) != 0)
 		st = db_stmt_fail(db, stmt);
 	mysql_stmt_close(stmt);
 	return (st);
@@ -243,14 +369,20 @@ db_connect(struct db *db)
 	unsigned int		 connect_s = cfg->db_connect_timeout_s;
 	unsigned int		 io_s = cfg->db_timeout_s;
 	const char		*socket = NULL, *host = cfg->db_host;
+	MYSQL			*connected;
 	enum db_status		 st;
 	int			 i;
 
 	db_disconnect(db);
 	db->last_errno = 0;
 	db->last_error[0] = '\0';
+	db->deadline_hit = 0;
+	if (deadline_left_ms(db->deadline) <= 0)
+		return (db_fail(db, CR_SERVER_LOST, "the request's time "
+		    "budget ran out before connecting"));
 	if ((db->conn = mysql_init(NULL)) == NULL)
 		return (db_fail(db, CR_OUT_OF_MEMORY, "mysql_init failed"));
+	mysql_optionsv(db->conn, MYSQL_OPT_NONBLOCK, 0);
 	mysql_optionsv(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &connect_s);
 	mysql_optionsv(db->conn, MYSQL_OPT_READ_TIMEOUT, &io_s);
 	mysql_optionsv(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &io_s);
@@ -259,8 +391,10 @@ db_connect(struct db *db)
 		socket = cfg->db_socket;
 		host = "localhost";
 	}
-	if (mysql_real_connect(db->conn, host, cfg->db_user,
-	    cfg->db_password, cfg->db_name, cfg->db_port, socket, 0) == NULL) {
+	DB_RUN(db, mysql_real_connect_start(&connected, db->conn, host,
+	    cfg->db_user, cfg->db_password, cfg->db_name, cfg->db_port, socket,
+	    0), mysql_real_connect_cont(&connected, db->conn, ready));
+	if (connected == NULL) {
 		/* Whatever the reason, there is no usable connection. */
 		db_conn_fail(db);
 		db_disconnect(db);
@@ -273,8 +407,7 @@ db_connect(struct db *db)
 			st = db_conn_fail(db);
 			goto fail;
 		}
-		if (mysql_stmt_prepare(db->stmt[i], db_stmt_sql[i],
-		    strlen(db_stmt_sql[i])) != 0) {
+		if (db_prepare(db, db->stmt[i], db_stmt_sql[i]) != 0) {
 			st = db_stmt_fail(db, db->stmt[i]);
 			goto fail;
 		}
@@ -299,10 +432,15 @@ db_reconnect(struct db *db)
 enum db_status
 db_ping(struct db *db)
 {
-	if (db->conn != NULL && mysql_ping(db->conn) == 0)
-		return (DB_OK);
-	if (db->conn != NULL)
+	int	rc = -1;
+
+	if (db->conn != NULL) {
+		DB_RUN(db, mysql_ping_start(&rc, db->conn),
+		    mysql_ping_cont(&rc, db->conn, ready));
+		if (rc == 0)
+			return (DB_OK);
 		db_conn_fail(db);
+	}
 	return (db_connect(db));
 }
 
@@ -315,7 +453,7 @@ db_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
 	if (db->conn == NULL || stmt == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
 	if (mysql_stmt_bind_param(stmt, params) != 0 ||
-	    mysql_stmt_execute(stmt) != 0)
+	    db_stmt_execute(db, stmt) != 0)
 		return (db_stmt_fail(db, stmt));
 	return (DB_OK);
 }
@@ -350,7 +488,7 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 	result[1].is_null = &hash_null;
 	if (mysql_stmt_bind_result(db->stmt[id], result) != 0)
 		return (db_stmt_fail(db, db->stmt[id]));
-	rc = mysql_stmt_fetch(db->stmt[id]);
+	rc = db_fetch(db, db->stmt[id]);
 	if (rc == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		*found = 1;
 		/* A hash we cannot hold whole can never equal ours. */
@@ -364,7 +502,7 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 	}
 	/* Drain further rows: a table without the UNIQUE index may have them. */
 	if (db->stmt[id] != NULL)
-		mysql_stmt_free_result(db->stmt[id]);
+		db_free_result(db, db->stmt[id]);
 	return (st);
 }
 
@@ -421,7 +559,7 @@ db_fetch_lock_answer(struct db *db, enum db_stmt_id id,
 	result.is_null = &is_null;
 	if (mysql_stmt_bind_result(db->stmt[id], &result) != 0)
 		return (db_stmt_fail(db, db->stmt[id]));
-	rc = mysql_stmt_fetch(db->stmt[id]);
+	rc = db_fetch(db, db->stmt[id]);
 	if (rc == 1)
 		st = db_stmt_fail(db, db->stmt[id]);
 	else if (rc == MYSQL_NO_DATA)
@@ -431,7 +569,7 @@ db_fetch_lock_answer(struct db *db, enum db_stmt_id id,
 	else
 		*answer = number == 1 ? LOCK_ONE : LOCK_ZERO;
 	if (db->stmt[id] != NULL)
-		mysql_stmt_free_result(db->stmt[id]);
+		db_free_result(db, db->stmt[id]);
 	return (st);
 }
 

@@ -47,8 +47,13 @@ struct reg_ctx {
 	const struct reg_input	*in;
 	struct reg_outcome	*out;
 	struct reg_trace	 trace;
+	int64_t			 deadline;	/* the request's time budget */
+	int			 unknown;	/* a COMMIT was sent, not answered */
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
 };
+
+/* Time the rest of an attempt needs after the lock wait. */
+#define REG_RESERVE_MS	100
 
 static const char *const reg_result_names[] = {
 	[REG_CREATED] = "created",
@@ -56,6 +61,8 @@ static const char *const reg_result_names[] = {
 	[REG_INVALID] = "invalid",
 	[REG_BUSY] = "busy",
 	[REG_DB_UNAVAILABLE] = "db_unavailable",
+	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
+	[REG_EXPIRED] = "expired",
 	[REG_INTERNAL] = "internal",
 };
 
@@ -233,6 +240,9 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 	TEST_HOOK_BEFORE_INSERT(ctx->cfg);
 	if ((step = reg_insert(ctx)) == STEP_INSERTED)
 		return (reg_done(ctx, REG_CREATED, NULL));
+	/* The INSERT was its own COMMIT: it may have landed. */
+	if (step == STEP_LOST)
+		ctx->unknown = 1;
 	return (step);
 }
 
@@ -252,13 +262,22 @@ reg_insert_locked(struct reg_ctx *ctx)
 	enum db_lock_answer	 released;
 	enum reg_step		 step;
 	enum db_status		 st;
+	int64_t			 wait_ms;
 	int			 in_txn = 0, found;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
 	    sizeof(lock_name)) == -1)
 		return (reg_done(ctx, REG_INTERNAL,
 		    "cannot derive the lock name"));
-	st = db_get_lock(ctx->db, lock_name, ctx->cfg->lock_timeout_ms,
+	/* Wait for the lock no longer than the budget leaves room for. */
+	wait_ms = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
+	if (wait_ms > ctx->cfg->lock_timeout_ms)
+		wait_ms = ctx->cfg->lock_timeout_ms;
+	if (wait_ms < 1)
+		return (reg_done(ctx, REG_BUSY,
+		    "no time left to wait for another registration of this "
+		    "openid"));
+	st = db_get_lock(ctx->db, lock_name, (unsigned int)wait_ms,
 	    &ctx->trace.lock);
 	if (st != DB_OK)
 		return (reg_db_failed(ctx, st, "get_lock"));
@@ -294,6 +313,9 @@ reg_insert_locked(struct reg_ctx *ctx)
 		goto out;
 	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
 	if ((st = db_commit(ctx->db)) != DB_OK) {
+		/* Lost after COMMIT was sent: it may have landed. */
+		if (st == DB_LOST)
+			ctx->unknown = 1;
 		step = reg_db_failed(ctx, st, "commit");
 		goto out;
 	}
@@ -356,15 +378,22 @@ reg_sleep_ms(unsigned int ms)
 		continue;
 }
 
-/* Back off before retry n (1, 2, ...): 10 ms doubling, plus jitter. */
-static void
-reg_backoff(unsigned int n)
+/*
+ * Back off before retry n (1, 2, ...): 10 ms doubling up to 320, plus
+ * jitter. 0 when the budget leaves no room for another attempt.
+ */
+static int
+reg_backoff(const struct reg_ctx *ctx, unsigned int n)
 {
 	struct timespec	now;
-	unsigned int	base = 10U << (n > 5 ? 5 : n - 1);
+	unsigned int	base = 10U << (n > 5 ? 5 : n - 1), pause;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	reg_sleep_ms(base + (unsigned int)(now.tv_nsec / 1000) % base);
+	pause = base + (unsigned int)(now.tv_nsec / 1000) % base;
+	if (deadline_left_ms(ctx->deadline) <= pause + REG_RESERVE_MS)
+		return (0);
+	reg_sleep_ms(pause);
+	return (1);
 }
 
 /* The request's one log line: what happened, never the password. */
@@ -382,16 +411,24 @@ reg_log(const struct reg_ctx *ctx)
 		    "%s%u", i ? "," : "", trace->errnos[i]);
 	/* log.c escapes the whole line: the openid cannot forge one. */
 	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
-	    "lock=%s errnos=%s", (int)ctx->in->openid_len, ctx->in->openid,
+	    "lock=%s errnos=%s%s", (int)ctx->in->openid_len, ctx->in->openid,
 	    config_strategy_name(ctx->cfg->strategy),
 	    reg_result_name(ctx->out->result), ctx->out->attempts,
-	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-");
+	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-",
+	    ctx->unknown ? " commit=unanswered" : "");
 }
 
-/* Register one user exactly once, retrying what can be retried. */
+/*
+ * Register one user exactly once, retrying what can be retried, all
+ * before deadline. A COMMIT whose answer was lost is not given up after
+ * retry_max attempts: the worker reconnects until the budget runs out,
+ * and the pre-check finds the row holding this request's own hash if it
+ * landed. Only when the budget ends first is the answer "outcome
+ * unknown"; then no other answer would be the truth.
+ */
 void
 reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
-    struct reg_outcome *out)
+    int64_t deadline, struct reg_outcome *out)
 {
 	struct reg_ctx	ctx;
 	enum reg_step	step;
@@ -402,11 +439,16 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	ctx.cfg = cfg;
 	ctx.in = in;
 	ctx.out = out;
+	/* Every registration has a budget, even one no web server timed. */
+	if (deadline == DEADLINE_NONE)
+		deadline = deadline_at(0, cfg->request_timeout_ms);
+	ctx.deadline = deadline;
 	ctx.trace.lock = LOCK_NOT_ASKED;
 	if (reg_validate(cfg, in, &out->field, &out->reason) == -1) {
 		out->result = REG_INVALID;
 		return;
 	}
+	db_set_deadline(db, deadline);
 	/* A worker whose connection died earlier reconnects first. */
 	step = db_connected(db) ? STEP_DONE : STEP_LOST;
 	for (out->attempts = 1; ; out->attempts++) {
@@ -414,16 +456,25 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 			reg_trace_errno(&ctx);
 		else
 			step = reg_attempt(&ctx);
-		if (step == STEP_DONE || out->attempts >= cfg->retry_max)
+		if (step == STEP_DONE && (!ctx.unknown ||
+		    out->result == REG_CREATED || out->result == REG_EXISTS))
 			break;
-		reg_backoff(out->attempts);
+		if (!ctx.unknown && out->attempts >= cfg->retry_max)
+			break;
+		if (!reg_backoff(&ctx, out->attempts))
+			break;
 	}
-	if (step == STEP_RETRY)
+	if (ctx.unknown && (step != STEP_DONE ||
+	    (out->result != REG_CREATED && out->result != REG_EXISTS)))
+		reg_done(&ctx, REG_OUTCOME_UNKNOWN, "the database stopped "
+		    "answering after COMMIT was sent");
+	else if (step == STEP_RETRY)
 		reg_done(&ctx, REG_BUSY,
 		    "the database kept reporting lock conflicts");
 	else if (step == STEP_LOST)
 		reg_done(&ctx, REG_DB_UNAVAILABLE,
 		    "the database is unreachable");
+	db_set_deadline(db, DEADLINE_NONE);
 	pw_wipe(ctx.hash, sizeof(ctx.hash));
 	reg_log(&ctx);
 }

@@ -60,17 +60,70 @@ req_content_length(const char *text, size_t max, size_t *out)
 	return (0);
 }
 
-/* Is a Content-Type application/json (parameters such as charset allowed)? */
+/*
+ * Is a Content-Type JSON in UTF-8? The media type application/json (any
+ * case), and no parameter but charset=utf-8 (any case, quoted or not):
+ * parsed, not prefix-matched, so "application/json garbage" and
+ * "charset=utf-16" are refused.
+ */
 int
 req_is_json(const char *content_type)
 {
-	size_t	len = strlen("application/json");
+	const char	*p = content_type;
+	size_t		 len = strlen("application/json");
 
-	if (content_type == NULL ||
-	    strncasecmp(content_type, "application/json", len) != 0)
+	if (p == NULL || strncasecmp(p, "application/json", len) != 0)
 		return (0);
-	return (content_type[len] == '\0' || content_type[len] == ';' ||
-	    content_type[len] == ' ' || content_type[len] == '\t');
+	for (p += len;;) {
+		p += strspn(p, " \t");
+		if (*p == '\0')
+			return (1);
+		if (*p++ != ';')
+			return (0);
+		p += strspn(p, " \t");
+		if (strncasecmp(p, "charset=", 8) != 0)
+			return (0);
+		p += 8;
+		if (strncasecmp(p, "utf-8", 5) == 0)
+			p += 5;
+		else if (strncasecmp(p, "\"utf-8\"", 7) == 0)
+			p += 7;
+		else
+			return (0);
+	}
+}
+
+/*
+ * When the web server received the request, in wall-clock milliseconds,
+ * from REGONCE_REQUEST_START: nginx's $msec ("1700000000.123") or
+ * Apache's %t ("t=1700000000123456", microseconds). 0 if absent or not
+ * understood: the budget then starts when the worker picks it up.
+ */
+int64_t
+req_arrival_ms(const char *text)
+{
+	char		*end;
+	long long	 whole, frac = 0;
+	size_t		 digits;
+
+	if (text == NULL)
+		return (0);
+	if (strncmp(text, "t=", 2) == 0) {
+		whole = strtoll(text + 2, &end, 10);
+		return (*end == '\0' && end != text + 2 && whole > 0 ?
+		    whole / 1000 : 0);
+	}
+	whole = strtoll(text, &end, 10);
+	if (end == text || whole <= 0)
+		return (0);
+	if (*end == '.') {
+		digits = strspn(end + 1, "0123456789");
+		if (digits != 3 || end[4] != '\0')
+			return (0);
+		frac = strtoll(end + 1, NULL, 10);
+	} else if (*end != '\0')
+		return (0);
+	return ((int64_t)whole * 1000 + frac);
 }
 
 /*
@@ -199,6 +252,29 @@ req_surrogates_paired(const char *buf, size_t len)
 }
 
 /*
+ * The worker's one JSON tokener. Its string buffer is sized for the
+ * largest body up front, so json-c never reallocs it and leaves no copy
+ * of a password in freed memory; it is wiped after every parse.
+ */
+static json_tokener *
+req_tokener(size_t len)
+{
+	static json_tokener	*tok;
+
+	if (tok == NULL && (tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL)
+		return (NULL);
+	json_tokener_reset(tok);
+	if ((size_t)tok->pb->size <= len &&
+	    printbuf_memset(tok->pb, 0, 0, (int)len + 1) == -1)
+		return (NULL);
+	printbuf_reset(tok->pb);
+	/* Strict: no comments, no single quotes, no data after the value. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	    JSON_TOKENER_VALIDATE_UTF8);
+	return (tok);
+}
+
+/*
  * Parse a body of exactly len bytes into in: 0, or -1 with the answer in
  * *kind. The strings in "in" point into *root, which the caller releases
  * with json_object_put() (also after -1).
@@ -218,16 +294,23 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 		detail->message = "the body is empty";
 		return (-1);
 	}
-	if ((tok = json_tokener_new_ex(REQ_JSON_DEPTH)) == NULL) {
+	/* JSON text never holds a raw NUL; json-c would stop reading there. */
+	if (memchr(buf, '\0', len) != NULL) {
+		detail->message = "the body holds a NUL byte";
+		return (-1);
+	}
+	if ((tok = req_tokener(len)) == NULL) {
 		*kind = RESP_INTERNAL;
 		return (-1);
 	}
-	/* Strict: no comments, no single quotes, no data after the value. */
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
-	    JSON_TOKENER_VALIDATE_UTF8);
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
-	json_tokener_free(tok);
+	if (obj != NULL && json_tokener_get_parse_end(tok) != len) {
+		json_object_put(obj);
+		obj = NULL;
+		jerr = json_tokener_error_parse_unexpected;
+	}
+	pw_wipe(tok->pb->buf, (size_t)tok->pb->size);
 	if (obj == NULL) {
 		detail->message = jerr == json_tokener_continue ?
 		    "the JSON ends early" : json_tokener_error_desc(jerr);
@@ -278,20 +361,54 @@ req_send(FCGX_Request *req, enum resp_kind kind,
 	return (resp_status(kind));
 }
 
+/*
+ * The leading fields of libfcgi's private stream state (fcgiapp.c,
+ * unchanged since 2.4.0): where its record buffer is, so the body's bytes
+ * can be wiped there too.
+ */
+struct req_fcgi_stream_data {
+	unsigned char	*buff;
+	int		 bufflen;
+	unsigned char	*mbuff;
+	unsigned char	*buff_stop;
+};
+
+/*
+ * Wipe what libfcgi's input buffer holds of the body: everything already
+ * read, and what is left of earlier reads past the current fill. The
+ * unread rest (the end-of-stream record) is left for libfcgi.
+ */
+static void
+req_wipe_input(FCGX_Stream *in)
+{
+	struct req_fcgi_stream_data	*data = in->data;
+
+	if (data == NULL || data->buff == NULL || in->rdNext < data->buff ||
+	    data->buff_stop < in->rdNext ||
+	    data->buff_stop > data->buff + data->bufflen)
+		return;
+	pw_wipe(data->buff, (size_t)(in->rdNext - data->buff));
+	pw_wipe(data->buff_stop, (size_t)(data->buff + data->bufflen -
+	    data->buff_stop));
+}
+
 /* Read exactly len body bytes; short means the client sent less. */
 static int
 req_read_body(FCGX_Request *req, char *buf, size_t len)
 {
 	size_t	got = 0;
-	int	n;
+	int	n, rc = 0;
 
 	while (got < len) {
 		n = FCGX_GetStr(buf + got, (int)(len - got), req->in);
-		if (n <= 0)
-			return (-1);
+		if (n <= 0) {
+			rc = -1;
+			break;
+		}
 		got += (size_t)n;
 	}
-	return (0);
+	req_wipe_input(req->in);
+	return (rc);
 }
 
 /*
@@ -312,10 +429,10 @@ req_wipe_password(json_object *root)
 	json_object_put(root);
 }
 
-/* POST /register with a body of len bytes. */
+/* POST /register with a body of len bytes, answered before deadline. */
 static enum resp_kind
 req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
-    size_t len, struct resp_detail *detail)
+    size_t len, int64_t deadline, struct resp_detail *detail)
 {
 	struct reg_input	 in;
 	struct reg_outcome	 outcome;
@@ -333,7 +450,7 @@ req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
 	}
 	if (req_parse_body(buf, len, &in, &root, &kind, detail) == -1)
 		goto out;
-	reg_user(db, cfg, &in, &outcome);
+	reg_user(db, cfg, &in, deadline, &outcome);
 	kind = resp_kind_of(outcome.result);
 	detail->user_id = outcome.user_id;
 	detail->field = outcome.field;
@@ -355,13 +472,18 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	enum req_route		 route;
 	enum resp_kind		 kind;
 	size_t			 len;
+	int64_t			 deadline;
 	int			 status;
 
 	memset(&detail, 0, sizeof(detail));
+	/* One budget from when the web server received it. */
+	deadline = deadline_at(req_arrival_ms(FCGX_GetParam(
+	    "REGONCE_REQUEST_START", req->envp)), cfg->request_timeout_ms);
 	head.method = FCGX_GetParam("REQUEST_METHOD", req->envp);
-	head.uri = FCGX_GetParam("REQUEST_URI", req->envp);
+	/* nginx's normalised path ("//register" is /register), else raw. */
+	head.uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
 	if (head.uri == NULL)
-		head.uri = FCGX_GetParam("DOCUMENT_URI", req->envp);
+		head.uri = FCGX_GetParam("REQUEST_URI", req->envp);
 	head.content_type = FCGX_GetParam("CONTENT_TYPE", req->envp);
 	head.content_length = FCGX_GetParam("CONTENT_LENGTH", req->envp);
 
@@ -369,8 +491,12 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 		if (route == ROUTE_HEALTHZ)
 			kind = db_ping(db) == DB_OK ? RESP_HEALTH_OK :
 			    RESP_HEALTH_DOWN;
+		else if (deadline_left_ms(deadline) <= 0)
+			/* Waited too long in the queue: touch nothing. */
+			kind = RESP_EXPIRED;
 		else
-			kind = req_register(req, db, cfg, len, &detail);
+			kind = req_register(req, db, cfg, len, deadline,
+			    &detail);
 	}
 	status = req_send(req, kind, &detail);
 	log_info("%s %.200s -> %d", head.method != NULL ? head.method : "-",

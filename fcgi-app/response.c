@@ -42,6 +42,13 @@ static const struct resp_row resp_table[RESP__COUNT] = {
 	    "1" },
 	[RESP_DB_UNAVAILABLE] = { 503, "Service Unavailable", -4,
 	    "db_unavailable", "the database is unavailable; retry later", "5" },
+	[RESP_OUTCOME_UNKNOWN] = { 503, "Service Unavailable", -4,
+	    "outcome_unknown", "the database stopped answering after the "
+	    "registration was sent: it may or may not have been stored; a "
+	    "retry answers exists if it was", "1" },
+	[RESP_EXPIRED] = { 503, "Service Unavailable", -4, "request_expired",
+	    "the request waited past its time budget; nothing was written; "
+	    "retry", "1" },
 	[RESP_INTERNAL] = { 500, "Internal Server Error", -5, "internal_error",
 	    "internal error; it has been logged", NULL },
 	[RESP_HEALTH_OK] = { 200, "OK", 0, NULL, NULL, NULL },
@@ -64,6 +71,10 @@ resp_kind_of(enum reg_result result)
 		return (RESP_BUSY);
 	case REG_DB_UNAVAILABLE:
 		return (RESP_DB_UNAVAILABLE);
+	case REG_OUTCOME_UNKNOWN:
+		return (RESP_OUTCOME_UNKNOWN);
+	case REG_EXPIRED:
+		return (RESP_EXPIRED);
 	case REG_INTERNAL:
 		break;
 	}

@@ -10,7 +10,7 @@ for tool in curl jq mariadb; do
 	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing"; exit 1; }
 done
 
-# await, pid_alive and the rest of ./stack's helpers: written once.
+# await, alive, pid_alive and the rest of ./stack's helpers: written once.
 . "$REGONCE_SRCDIR/stack"
 
 TESTS_RUN=0
@@ -102,13 +102,6 @@ lock_held() {
 }
 lock_free() {
 	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NULL")" = 1 ]
-}
-
-# alive PID: running, and not a zombie waiting for its parent to reap it.
-alive() {
-	local state
-	state=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-	[ -n "$state" ] && [ "${state#Z}" = "$state" ]
 }
 
 # A unique openid prefix per test run.

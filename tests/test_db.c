@@ -66,20 +66,98 @@ mysql_optionsv(MYSQL *mysql, enum mysql_option option, ...)
 	return (0);
 }
 
-MYSQL *
-mysql_real_connect(MYSQL *mysql, const char *host, const char *user,
-    const char *passwd, const char *db, unsigned int port,
+/*
+ * db.c drives every waiting call through the non-blocking API: each
+ * _start here finishes at once (returns 0), so no _cont is ever due.
+ */
+int
+mysql_real_connect_start(MYSQL **ret, MYSQL *mysql, const char *host,
+    const char *user, const char *passwd, const char *db, unsigned int port,
     const char *unix_socket, unsigned long clientflag)
 {
 	(void)host; (void)user; (void)passwd; (void)db; (void)port;
 	(void)unix_socket; (void)clientflag;
-	return (mysql);
+	*ret = mysql;
+	return (0);
 }
 
 int
-mysql_real_query(MYSQL *mysql, const char *q, unsigned long length)
+mysql_real_query_start(int *ret, MYSQL *mysql, const char *q,
+    unsigned long length)
 {
 	(void)mysql; (void)q; (void)length;
+	*ret = 0;
+	return (0);
+}
+
+/* A _cont is never due: each _start above has finished. */
+static int
+fake_cont(void)
+{
+	fail_msg("a non-blocking call was continued, but none was waiting");
+	return (0);
+}
+
+int
+mysql_real_connect_cont(MYSQL **ret, MYSQL *mysql, int status)
+{
+	(void)ret; (void)mysql; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_real_query_cont(int *ret, MYSQL *mysql, int status)
+{
+	(void)ret; (void)mysql; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_stmt_prepare_cont(int *ret, MYSQL_STMT *stmt, int status)
+{
+	(void)ret; (void)stmt; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_stmt_execute_cont(int *ret, MYSQL_STMT *stmt, int status)
+{
+	(void)ret; (void)stmt; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_stmt_fetch_cont(int *ret, MYSQL_STMT *stmt, int status)
+{
+	(void)ret; (void)stmt; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_stmt_free_result_cont(my_bool *ret, MYSQL_STMT *stmt, int status)
+{
+	(void)ret; (void)stmt; (void)status;
+	return (fake_cont());
+}
+
+int
+mysql_ping_cont(int *ret, MYSQL *mysql, int status)
+{
+	(void)ret; (void)mysql; (void)status;
+	return (fake_cont());
+}
+
+my_socket
+mysql_get_socket(MYSQL *mysql)
+{
+	(void)mysql;
+	return (-1);
+}
+
+unsigned int
+mysql_get_timeout_value_ms(const MYSQL *mysql)
+{
+	(void)mysql;
 	return (0);
 }
 
@@ -105,9 +183,10 @@ mysql_thread_id(MYSQL *mysql)
 }
 
 int
-mysql_ping(MYSQL *mysql)
+mysql_ping_start(int *ret, MYSQL *mysql)
 {
 	(void)mysql;
+	*ret = 0;
 	return (0);
 }
 
@@ -126,9 +205,11 @@ mysql_stmt_init(MYSQL *mysql)
 }
 
 int
-mysql_stmt_prepare(MYSQL_STMT *stmt, const char *q, unsigned long length)
+mysql_stmt_prepare_start(int *ret, MYSQL_STMT *stmt, const char *q,
+    unsigned long length)
 {
 	(void)stmt; (void)q; (void)length;
+	*ret = 0;
 	return (0);
 }
 
@@ -140,7 +221,7 @@ mysql_stmt_bind_param(MYSQL_STMT *stmt, MYSQL_BIND *bind)
 }
 
 int
-mysql_stmt_execute(MYSQL_STMT *stmt)
+mysql_stmt_execute_start(int *ret, MYSQL_STMT *stmt)
 {
 	MYSQL_BIND	*bind = bound_param[stmt_index(stmt)];
 	int		 i;
@@ -152,7 +233,8 @@ mysql_stmt_execute(MYSQL_STMT *stmt)
 		srv.param_lens[i] = *bind[i].length;
 	}
 	stmt_errno[stmt_index(stmt)] = srv.execute_errno;
-	return (srv.execute_errno != 0);
+	*ret = srv.execute_errno != 0;
+	return (0);
 }
 
 my_bool
@@ -175,8 +257,8 @@ fake_fetch_string(MYSQL_BIND *bind, const char *text, size_t len)
 	return (text != NULL && len > bind->buffer_length);
 }
 
-int
-mysql_stmt_fetch(MYSQL_STMT *stmt)
+static int
+fake_fetch(MYSQL_STMT *stmt)
 {
 	MYSQL_BIND	*bind = bound_result[stmt_index(stmt)];
 	int		 truncated = 0;
@@ -198,12 +280,20 @@ mysql_stmt_fetch(MYSQL_STMT *stmt)
 	return (truncated ? MYSQL_DATA_TRUNCATED : 0);
 }
 
-my_bool
-mysql_stmt_free_result(MYSQL_STMT *stmt)
+int
+mysql_stmt_fetch_start(int *ret, MYSQL_STMT *stmt)
+{
+	*ret = fake_fetch(stmt);
+	return (0);
+}
+
+int
+mysql_stmt_free_result_start(my_bool *ret, MYSQL_STMT *stmt)
 {
 	(void)stmt;
 	srv.freed++;
 	srv.rows = 0;
+	*ret = 0;
 	return (0);
 }
 

@@ -20,6 +20,15 @@
 static char	inserted_hash[PW_HASH_MAX];
 static int	fake_connected = 1;
 
+/* A scripted status; DB_LOST closes the connection, as db.c does. */
+static enum db_status
+scripted(enum db_status st)
+{
+	if (st == DB_LOST)
+		fake_connected = 0;
+	return (st);
+}
+
 /* --- the scripted store -------------------------------------------- */
 
 int
@@ -55,7 +64,7 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 		*found = 1;
 	} else
 		strcpy(user->password_hash, "$argon2id$someone-else");
-	return (mock_type(enum db_status));
+	return (scripted(mock_type(enum db_status)));
 }
 
 enum db_status
@@ -72,7 +81,7 @@ db_insert_user(struct db *db, const char *openid, size_t openid_len,
 	assert_memory_equal(password_hash, "$argon2id$v=19$", 15);
 	strcpy(inserted_hash, password_hash);
 	*user_id = 99;
-	return (mock_type(enum db_status));
+	return (scripted(mock_type(enum db_status)));
 }
 
 enum db_status
@@ -81,9 +90,10 @@ db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
 {
 	(void)db;
 	assert_memory_equal(name, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
-	assert_int_equal(timeout_ms, 3000);
+	/* lock_timeout_ms, or less when the budget is short. */
+	assert_in_range(timeout_ms, 1, 3000);
 	*answer = mock_type(enum db_lock_answer);
-	return (mock_type(enum db_status));
+	return (scripted(mock_type(enum db_status)));
 }
 
 enum db_status
@@ -103,18 +113,25 @@ db_lock_answer_name(enum db_lock_answer answer)
 	return ("-");
 }
 
+void
+db_set_deadline(struct db *db, int64_t deadline)
+{
+	(void)db;
+	(void)deadline;
+}
+
 enum db_status
 db_begin(struct db *db)
 {
 	(void)db;
-	return (mock_type(enum db_status));
+	return (scripted(mock_type(enum db_status)));
 }
 
 enum db_status
 db_commit(struct db *db)
 {
 	(void)db;
-	return (mock_type(enum db_status));
+	return (scripted(mock_type(enum db_status)));
 }
 
 enum db_status
@@ -197,7 +214,7 @@ test_created(void **state)
 	will_return(db_insert_user, DB_OK);
 	will_return(db_commit, DB_OK);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 99);
 	assert_int_equal(out.attempts, 1);
@@ -211,7 +228,7 @@ test_exists_precheck(void **state)
 
 	(void)state;
 	find(0, 1, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	assert_string_equal(inserted_hash, "");
 }
@@ -229,7 +246,7 @@ test_exists_under_lock(void **state)
 	find(1, 1, DB_OK);
 	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -244,7 +261,7 @@ test_duplicate_is_exists(void **state)
 	will_return(db_insert_user, DB_DUPLICATE);
 	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -263,7 +280,7 @@ test_deadlock_retried(void **state)
 	will_return(db_insert_user, DB_OK);
 	will_return(db_commit, DB_OK);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.attempts, 2);
 }
@@ -282,7 +299,7 @@ test_deadlock_exhausted(void **state)
 		expect_function_call(db_rollback);
 		expect_function_call(db_release_lock);
 	}
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 	assert_int_equal(out.attempts, 3);
 }
@@ -296,7 +313,7 @@ test_lock_timeout_busy(void **state)
 	(void)state;
 	find(0, 0, DB_OK);
 	lock(LOCK_ZERO, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 }
 
@@ -309,7 +326,7 @@ test_lock_null_unavailable(void **state)
 	(void)state;
 	find(0, 0, DB_OK);
 	lock(LOCK_NULL, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 }
 
@@ -329,10 +346,92 @@ test_lost_at_commit_is_created_once(void **state)
 	will_return(db_commit, DB_LOST);
 	will_return(db_reconnect, DB_OK);
 	find(0, FOUND_OURS, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 7);
 	assert_int_equal(out.attempts, 2);
+}
+
+/*
+ * The answer to COMMIT is lost and the server stays away longer than
+ * retry_max reconnects: the worker keeps trying within the budget, and
+ * finds its own row once the server is back.
+ */
+static void
+test_lost_commit_chased_past_retry_max(void **state)
+{
+	struct reg_outcome	out;
+	int			i;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_LOST);
+	for (i = 0; i < 5; i++)
+		will_return(db_reconnect, DB_LOST);
+	will_return(db_reconnect, DB_OK);
+	find(0, FOUND_OURS, DB_OK);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.attempts, 7);
+}
+
+/* The budget ends before the server is back: "outcome unknown". */
+static void
+test_lost_commit_budget_spent(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_LOST);
+	will_return_always(db_reconnect, DB_LOST);
+	reg_user(NULL, &cfg, &good, deadline_at(0, 400), &out);
+	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
+	assert_true(out.attempts > 3);
+}
+
+/* In autocommit (unique) the INSERT is the COMMIT: lost is unknown too. */
+static void
+test_unique_lost_insert_unknown(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_UNIQUE;
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_LOST);
+	will_return_always(db_reconnect, DB_LOST);
+	reg_user(NULL, &cfg, &good, deadline_at(0, 300), &out);
+	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
+}
+
+/* Lost before COMMIT was sent: nothing was written, db_unavailable. */
+static void
+test_lost_before_commit_unavailable(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_LOST);
+	will_return_always(db_reconnect, DB_LOST);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+	assert_int_equal(out.attempts, 3);
+}
+
+/* No time left for a lock wait: busy, without asking for the lock. */
+static void
+test_no_time_for_lock(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	find(0, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, deadline_at(0, 50), &out);
+	assert_int_equal(out.result, REG_BUSY);
 }
 
 /* The connection is gone and stays gone: 503 db_unavailable. */
@@ -345,7 +444,7 @@ test_lost_for_good(void **state)
 	find(0, 0, DB_LOST);
 	will_return(db_reconnect, DB_LOST);
 	will_return(db_reconnect, DB_LOST);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 	assert_int_equal(out.attempts, 3);
 }
@@ -360,7 +459,7 @@ test_reconnect_first(void **state)
 	fake_connected = 0;
 	will_return(db_reconnect, DB_OK);
 	find(0, 1, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -375,7 +474,7 @@ test_error_releases_lock(void **state)
 	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_ERROR);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INTERNAL);
 }
 
@@ -389,11 +488,11 @@ test_unique_strategy(void **state)
 	cfg.strategy = STRATEGY_UNIQUE;
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_DUPLICATE);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_OK);
-	reg_user(NULL, &cfg, &good, &out);
+	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 }
 
@@ -504,7 +603,7 @@ test_invalid_touches_nothing(void **state)
 	struct reg_outcome	out;
 
 	(void)state;
-	reg_user(NULL, &cfg, &in, &out);
+	reg_user(NULL, &cfg, &in, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INVALID);
 	assert_string_equal(out.field, "openid");
 }
@@ -551,6 +650,11 @@ main(void)
 		T(test_lock_timeout_busy),
 		T(test_lock_null_unavailable),
 		T(test_lost_at_commit_is_created_once),
+		T(test_lost_commit_chased_past_retry_max),
+		T(test_lost_commit_budget_spent),
+		T(test_unique_lost_insert_unknown),
+		T(test_lost_before_commit_unavailable),
+		T(test_no_time_for_lock),
 		T(test_lost_for_good),
 		T(test_reconnect_first),
 		T(test_error_releases_lock),

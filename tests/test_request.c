@@ -58,6 +58,8 @@ static const struct body_case body_cases[] = {
 	    "\"\\ud83d\\ude00\",\"password\":\"p\"}", 0, PARSED, NULL },
 	{ "escaped backslash before u", "{\"openid\":\"o\",\"username\":"
 	    "\"\\\\ud800\",\"password\":\"p\"}", 0, PARSED, NULL },
+	{ "NUL then garbage after the object", OK_BODY "\0GARBAGE",
+	    sizeof(OK_BODY "\0GARBAGE") - 1, RESP_INVALID_JSON, NULL },
 	{ "NUL byte in body", "{\"openid\":\"o\0\"}", 15, RESP_INVALID_JSON,
 	    NULL },
 	{ "openid missing", "{\"username\":\"u\",\"password\":\"p\"}", 0,
@@ -195,11 +197,36 @@ test_is_json(void **state)
 	assert_true(req_is_json("application/json"));
 	assert_true(req_is_json("application/json; charset=utf-8"));
 	assert_true(req_is_json("Application/JSON"));
+	assert_true(req_is_json("application/json;charset=UTF-8"));
+	assert_true(req_is_json("application/json; charset=\"utf-8\" "));
 	assert_false(req_is_json("application/jsonx"));
+	assert_false(req_is_json("application/json garbage"));
+	assert_false(req_is_json("application/json; charset=utf-16"));
+	assert_false(req_is_json("application/json; charset=utf-8x"));
+	assert_false(req_is_json("application/json; boundary=x"));
+	assert_false(req_is_json("application/json;"));
 	assert_false(req_is_json("text/plain"));
 	assert_false(req_is_json("application/x-www-form-urlencoded"));
 	assert_false(req_is_json(""));
 	assert_false(req_is_json(NULL));
+}
+
+/* REGONCE_REQUEST_START: nginx's $msec or Apache's %t, else 0. */
+static void
+test_arrival(void **state)
+{
+	(void)state;
+	assert_int_equal(req_arrival_ms("1700000000.123"), 1700000000123LL);
+	assert_int_equal(req_arrival_ms("t=1700000000123456"),
+	    1700000000123LL);
+	assert_int_equal(req_arrival_ms("1700000000"), 1700000000000LL);
+	assert_int_equal(req_arrival_ms(NULL), 0);
+	assert_int_equal(req_arrival_ms(""), 0);
+	assert_int_equal(req_arrival_ms("1700000000.12"), 0);
+	assert_int_equal(req_arrival_ms("1700000000.123x"), 0);
+	assert_int_equal(req_arrival_ms("-5"), 0);
+	assert_int_equal(req_arrival_ms("t="), 0);
+	assert_int_equal(req_arrival_ms("soon"), 0);
 }
 
 struct head_case {
@@ -265,6 +292,7 @@ main(void)
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_is_json),
+		cmocka_unit_test(test_arrival),
 		cmocka_unit_test(test_check_head_table),
 	};
 

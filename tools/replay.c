@@ -239,6 +239,7 @@ replay_check_db(const struct replay_args *args,
     struct replay_report *rep)
 {
 	struct replay_db_ctx	 ctx = { args, NULL };
+	struct timespec		 tenth = { 0, 100 * 1000 * 1000 };
 	struct config		 cfg;
 	struct db		*db;
 	unsigned char		*created;
@@ -256,14 +257,23 @@ replay_check_db(const struct replay_args *args,
 		fprintf(stderr, "regonce-replay: out of memory\n");
 		exit(3);
 	}
-	for (i = 0; i < count; i++)
+	/* 1: some copy was told "created"; 2: "outcome_unknown" only. */
+	for (i = 0; i < count; i++) {
 		if (results[i].status == 200 && results[i].code == 0)
 			created[results[i].user] = 1;
+		else if (results[i].status == 503 && created[results[i].user] ==
+		    0 && strcmp(results[i].error, "outcome_unknown") == 0)
+			created[results[i].user] = 2;
+	}
 	db = db_new(&cfg);
-	if (db_connect(db) != DB_OK) {
-		fprintf(stderr, "regonce-replay: database %s: error %u: %s\n",
-		    cfg.db_name, db_errno(db), db_error(db));
-		goto out;
+	/* A run across a database restart may end before the server is back. */
+	for (i = 0; db_connect(db) != DB_OK; i++) {
+		if (i >= (size_t)args->timeout_s * 10) {
+			fprintf(stderr, "regonce-replay: database %s: error %u: "
+			    "%s\n", cfg.db_name, db_errno(db), db_error(db));
+			goto out;
+		}
+		nanosleep(&tenth, NULL);
 	}
 	if (replay_count_rows(db_handle(db), &ctx) == -1)
 		goto out;
@@ -272,8 +282,11 @@ replay_check_db(const struct replay_args *args,
 			rep->duplicates++;
 			rep->extra_rows += ctx.rows[i] - 1;
 		}
-		if (created[i] && ctx.rows[i] == 0)
+		if (created[i] == 1 && ctx.rows[i] == 0)
 			rep->lost++;
+		/* A row that no copy was told about: the client was lied to. */
+		if (created[i] == 0 && ctx.rows[i] > 0)
+			rep->unclaimed++;
 	}
 	rep->db_checked = 1;
 	rc = 0;
@@ -297,7 +310,7 @@ replay_usage(FILE *fp)
 	    "instead of at once.\n"
 	    "With --db-conf (the worker's config) it also counts the table's "
 	    "rows for this run.\n"
-	    "Exit status: 0 clean, 1 duplicates or lost rows found, 2 usage, "
+	    "Exit status: 0 clean, 1 duplicates, lost or unclaimed rows found, 2 usage, "
 	    "3 could not run.\n");
 }
 

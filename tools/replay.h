@@ -45,6 +45,7 @@ struct replay_report {
 	unsigned int	 requests;
 	unsigned int	 created;
 	unsigned int	 exists;
+	unsigned int	 unknown;		/* 503 outcome_unknown */
 	unsigned int	 transport_errors;
 	unsigned int	 server_errors;		/* 5xx */
 	unsigned int	 openids_created_twice;	/* answered created > once */
@@ -58,6 +59,8 @@ struct replay_report {
 	unsigned int	 duplicates;		/* openids with > 1 row */
 	unsigned int	 extra_rows;		/* rows beyond the first */
 	unsigned int	 lost;			/* created, but no row */
+	unsigned int	 unclaimed;		/* a row, told neither created
+						   nor outcome_unknown */
 };
 
 int	 replay_parse_args(int, char *[], struct replay_args *, char *,

@@ -262,6 +262,9 @@ replay_tally(const struct replay_args *args,
 			answered_by_user[res->user]++;
 			replay_bucket_add(rep, "200 exists");
 		} else {
+			if (res->status == 503 &&
+			    strcmp(res->error, "outcome_unknown") == 0)
+				rep->unknown++;
 			snprintf(name, sizeof(name), "%d %s", res->status,
 			    res->error[0] ? res->error : "(no error slug)");
 			replay_bucket_add(rep, name);
@@ -314,6 +317,7 @@ replay_report_json(const struct replay_args *args,
 	ADD_INT(root, "requests", rep->requests);
 	ADD_INT(root, "created", rep->created);
 	ADD_INT(root, "exists", rep->exists);
+	ADD_INT(root, "outcome_unknown", rep->unknown);
 	ADD_INT(root, "transport_errors", rep->transport_errors);
 	ADD_INT(root, "server_errors", rep->server_errors);
 	ADD_INT(root, "openids_created_twice", rep->openids_created_twice);
@@ -335,6 +339,7 @@ replay_report_json(const struct replay_args *args,
 		ADD_INT(root, "duplicates", rep->duplicates);
 		ADD_INT(root, "extra_rows", rep->extra_rows);
 		ADD_INT(root, "lost", rep->lost);
+		ADD_INT(root, "unclaimed", rep->unclaimed);
 	}
 #undef ADD_INT
 	return (root);
@@ -367,19 +372,24 @@ replay_report_print(const struct replay_args *args,
 	    rep->p99_ms, rep->max_ms);
 	if (rep->db_checked)
 		printf("  table: %u openids with duplicate rows, %u extra rows, "
-		    "%u created but missing\n", rep->duplicates,
-		    rep->extra_rows, rep->lost);
+		    "%u created but missing, %u rows no copy was told of\n",
+		    rep->duplicates, rep->extra_rows, rep->lost,
+		    rep->unclaimed);
 	else
 		printf("  table: not checked (give --db-conf)\n");
 }
 
-/* 0: clean; 1: duplicates, lost rows, or an openid "created" twice. */
+/*
+ * 0: clean; 1: duplicates, lost rows, rows no copy was told of, or an
+ * openid "created" twice.
+ */
 int
 replay_exit_status(const struct replay_report *rep)
 {
 	if (rep->openids_created_twice > 0)
 		return (1);
-	if (rep->db_checked && (rep->duplicates > 0 || rep->lost > 0))
+	if (rep->db_checked && (rep->duplicates > 0 || rep->lost > 0 ||
+	    rep->unclaimed > 0))
 		return (1);
 	return (0);
 }
