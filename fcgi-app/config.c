@@ -169,21 +169,29 @@ config_strategy_name(enum reg_strategy strategy)
 	return (strategy_names[strategy]);
 }
 
+/* The table entry of a key, or NULL. */
+static const struct config_key *
+config_key_find(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+		if (strcmp(config_keys[i].name, key) == 0)
+			return (&config_keys[i]);
+	return (NULL);
+}
+
 /* Set one key from its text; on error name the key and the bad value. */
 int
 config_set(struct config *cfg, const char *key, const char *value, char *err,
     size_t errlen)
 {
-	const struct config_key	*ck = NULL;
+	const struct config_key	*ck;
 	char			*field;
 	const char		*why;
 	unsigned long		 number;
-	size_t			 i;
 
-	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
-		if (strcmp(config_keys[i].name, key) == 0)
-			ck = &config_keys[i];
-	if (ck == NULL)
+	if ((ck = config_key_find(key)) == NULL)
 		return (config_fail(err, errlen, "unknown key '%s'", key));
 	field = (char *)cfg + ck->offset;
 
@@ -274,7 +282,9 @@ config_read_file(struct config *cfg, const char *path, int db_only,
 		*eq = '\0';
 		key = config_trim(key);
 		value = config_trim(eq + 1);
-		if (db_only && strncmp(key, "db_", 3) != 0)
+		/* A worker's key this build lacks (db_isolation) is not ours. */
+		if (db_only && (strncmp(key, "db_", 3) != 0 ||
+		    config_key_find(key) == NULL))
 			continue;
 		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
 			rc = config_fail(err, errlen, "%s:%d: %s", path,

@@ -67,6 +67,7 @@ clean_storm "one-gap storm (READ COMMITTED)" 300 1
 is "$DEADLOCKS" 0 "one-gap storm: no deadlock at READ COMMITTED"
 
 gap_storm gaprr "$REGONCE_IT_URL_GAPRR" "$VAR/log/regonce-gaprr.log"
+is "$STORM_RC" 0 "gap control: regonce-replay ran and checked the table"
 [ "$DEADLOCKS" -gt 0 ]
 ok $? "gap control: REPEATABLE READ deadlocks ($DEADLOCKS requests saw 1213)"
 

@@ -348,8 +348,10 @@ main(int argc, char *argv[])
 	replay_run(&args, results, &rep.wall_s);
 	replay_tally(&args, results, total, &rep);
 	if (args.db_conf != NULL &&
-	    replay_check_db(&args, results, total, &rep) == -1)
+	    replay_check_db(&args, results, total, &rep) == -1) {
+		free(results);
 		return (3);
+	}
 
 	if (args.json) {
 		json = replay_report_json(&args, &rep);
