@@ -61,7 +61,8 @@ main_usage(FILE *fp, int status)
 	    "  -T       print the effective configuration, then exit\n"
 	    "  -h       this help (--help); -V the version (--version)\n"
 	    "Every key can be set as REGONCE_<KEY> in the environment.\n"
-	    "See regonce(8) and regonce.conf(5).\n");
+	    "See regonce(8) and regonce.conf(5). Bugs: %s\n",
+	    PACKAGE_BUGREPORT);
 	exit(status);
 }
 
