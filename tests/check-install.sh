@@ -39,7 +39,7 @@ ok $status "make install DESTDIR=... (prefix $prefix, sysconfdir $sysconfdir)"
 want="$sbindir/regonce $sbindir/regonce-spawn
 $docdir/examples/regonce.conf.example $pkgdatadir/sql/001_users.sql
 $pkgdatadir/nginx-regonce.conf $pkgdatadir/apache-regonce.conf
-$mandir/man8/regonce.8
+$mandir/man8/regonce.8 $mandir/man8/regonce-spawn.8
 $mandir/man5/regonce.conf.5 $docdir/LICENSE $docdir/NEWS"
 [ -z "$have_curl" ] && want+=" $(dir bindir)/regonce-replay $mandir/man1/regonce-replay.1"
 [ "$unitdir" != no ] && want+=" $unitdir/regonce.service $tmpfilesdir/regonce.conf"

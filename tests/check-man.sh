@@ -9,7 +9,8 @@ SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${REGONCE_BUILDDIR:-$SRC}
 WORKER=$BUILD/fcgi-app/regonce
 REPLAY=$BUILD/tools/regonce-replay
-PAGES="$SRC/fcgi-app/regonce.8 $SRC/fcgi-app/regonce.conf.5 $SRC/tools/regonce-replay.1"
+PAGES="$SRC/fcgi-app/regonce.8 $SRC/fcgi-app/regonce.conf.5 $SRC/tools/regonce-replay.1
+	$SRC/conf/regonce-spawn.8"
 # Keys that exist for the demo and the tests (the naive strategy's delay,
 # the gap-lock negative control) and are never offered to operators.
 TEST_ONLY_KEYS='^(db_isolation|naive_delay_ms) ='
