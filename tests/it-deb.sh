@@ -82,6 +82,7 @@ printf '%s\n' "log_file = $VAR/log/regonce-deb.log" "argon2_memory_kib = 8" \
 	"argon2_iterations = 1" >>/etc/regonce.conf
 : >>"$VAR/log/regonce-deb.log"
 chown "$user:$user" "$VAR/log/regonce-deb.log"
+rm -f "$VAR/run/deb/regonce.sock"	# so the await below sees the new one
 # setpriv execs (runuser would stay as a parent): the PID is multiwatch's.
 # shellcheck disable=SC2086 # exec_start is a command line
 setpriv --reuid="$user" --regid="$user" --init-groups -- \
@@ -97,10 +98,15 @@ is "$(rows "deb-$RUN")" 1 "one row"
 workers=$(ps -o user= --ppid "$MW" | sort -u | paste -sd' ')
 is "$(ps -o comm= -p "$MW") $workers" "multiwatch regonce" \
 	"multiwatch and its workers run as regonce"
+nworkers=$(wc -w <<<"$(ps -o pid= --ppid "$MW")")
+stopped_before=$(grep -c 'worker stopping' "$VAR/log/regonce-deb.log")
 kill -TERM "$MW"
 wait "$MW"
 is "$?" 0 "TERM stops the service cleanly"
 MW=""
+# A graceful stop is logged; a worker killed by a wrong signal logs nothing.
+is "$(($(grep -c 'worker stopping' "$VAR/log/regonce-deb.log") - stopped_before))" "$nworkers" \
+	"each of its $nworkers workers stops gracefully"
 
 # --- purge -------------------------------------------------------------
 files=$(dpkg -L regonce | while read -r path; do [ -d "$path" ] || echo "$path"; done)
