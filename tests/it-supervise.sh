@@ -2,8 +2,8 @@
 # The supervised pool, as regonce.service runs it (regonce-spawn
 # --supervise: spawn-fcgi + multiwatch): a worker killed with -9 is
 # replaced, while a steady stream of registrations through nginx sees no
-# failed request; the new worker serves. And the shipped unit passes
-# systemd-analyze verify.
+# failed request; the new worker serves; a TERM stops every worker
+# gracefully. And the shipped unit passes systemd-analyze verify.
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
@@ -110,6 +110,17 @@ done
 register "{\"openid\":\"svm-$RUN-new\",\"username\":\"u\",\"password\":\"password1\"}" "$URL"
 is "$STATUS:$(field code)" "200:0" "the restarted worker serves requests"
 resume_all
+
+# A stop, as systemd sends it: multiwatch passes it on as the workers'
+# graceful stop, which each logs (a worker killed outright logs nothing).
+LOG=$VAR/log/regonce-supervise.log
+stops_before=$(grep -c 'worker stopping' "$LOG")
+kill -TERM "$MW"
+gone() { ! alive "$MW"; }
+await 300 gone
+ok $? "TERM stops multiwatch"
+is "$(($(grep -c 'worker stopping' "$LOG") - stops_before))" "$WORKERS" \
+	"each of its $WORKERS workers stops gracefully"
 
 # The unit as installed: its paths into a DESTDIR tree, verified there
 # (the man pages of Documentation= are looked up in it too).
