@@ -49,9 +49,11 @@ for file in $want; do
 done
 is "$missing" "" "every file a package ships is installed ($(wc -w <<<"$want") files)"
 
+# A package may put the unit elsewhere (Debian 12: /lib/systemd/system).
 outside=$(cd "$DEST" && find . -type f | sed 's|^\.||' |
-	grep -v -e "^$prefix/" -e "^$sysconfdir/" | paste -sd' ')
-is "$outside" "" "nothing is installed outside the prefix and sysconfdir"
+	grep -v -e "^$prefix/" -e "^$sysconfdir/" -e "^$unitdir/" \
+		-e "^$tmpfilesdir/" | paste -sd' ')
+is "$outside" "" "nothing is installed outside the prefix, sysconfdir and unit dirs"
 
 [ -x "$DEST$sbindir/regonce" ] && [ -x "$DEST$sbindir/regonce-spawn" ]
 ok $? "the worker and the spawn wrapper are executable"
