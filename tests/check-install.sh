@@ -17,6 +17,7 @@ is() {
 # A make of its own, not a job of the make running this test.
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILD" "$@"; }
 # dir VAR: an installation directory as the build's Makefile expands it.
+# shellcheck disable=SC2016 # $($*) is make's, not the shell's
 dir() { mk -f Makefile -f - "print-$1" <<<'print-%: ; @echo $($*)'; }
 
 DEST=$(mktemp -d)

@@ -43,7 +43,7 @@ git -C "$REGONCE_SRCDIR" ls-files -z --cached --others --exclude-standard |
 status=$?
 ok $status "dpkg-buildpackage -us -uc -b builds from a copy of the tree"
 [ $status -eq 0 ] || tail -20 "$WORK/build.log" | sed 's/^/# /'
-DEB=$(ls "$WORK"/regonce_*_*.deb 2>/dev/null | head -n 1)
+DEB=$(find "$WORK" -maxdepth 1 -name 'regonce_*_*.deb' ! -name '*dbgsym*' | head -n 1)
 [ -n "$DEB" ] || { echo "Bail out! no .deb was built"; exit 1; }
 
 lint=$(lintian --fail-on error "$DEB" 2>&1)
