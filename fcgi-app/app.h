@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifndef PATH_MAX
 #define PATH_MAX 4096
@@ -254,5 +255,9 @@ int		 req_parse_body(const char *, size_t, struct reg_input *,
 		     struct resp_detail *);
 void		 req_handle(struct FCGX_Request *, struct db *,
 		     const struct config *);
+
+/* config.c: regonce -T */
+
+void		 config_dump(const struct config *, FILE *);
 
 #endif /* REGONCE_APP_H */

@@ -393,3 +393,37 @@ config_load_db(struct config *cfg, const char *path, char *err,
 		return (-1);
 	return (config_check(cfg, err, errlen));
 }
+
+/*
+ * regonce -T: every key of the table with its effective value, one
+ * "key = value" line each, in table order. The output reads back as a
+ * config file; only a set db_password is masked.
+ */
+void
+config_dump(const struct config *cfg, FILE *fp)
+{
+	const struct config_key	*ck;
+	const char		*field;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++) {
+		ck = &config_keys[i];
+		field = (const char *)cfg + ck->offset;
+		switch (ck->type) {
+		case KEY_STRING:
+			if (strcmp(ck->name, "db_password") == 0 &&
+			    field[0] != '\0')
+				field = "********";
+			fprintf(fp, "%s = %s\n", ck->name, field);
+			break;
+		case KEY_UINT:
+			fprintf(fp, "%s = %u\n", ck->name,
+			    *(const unsigned int *)(const void *)field);
+			break;
+		case KEY_CHOICE:
+			fprintf(fp, "%s = %s\n", ck->name,
+			    ck->choices[*(const int *)(const void *)field]);
+			break;
+		}
+	}
+}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fcgiapp.h>
+#include <getopt.h>
 #include <mysql.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,15 +52,21 @@ main_signals(sigset_t *stop_set)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* Usage: to stdout with status 0 when asked for (-h), else to stderr. */
 static void __attribute__((__noreturn__))
-main_usage(void)
+main_usage(FILE *fp, int status)
 {
-	fprintf(stderr, "usage: regonce [-t] [-c config-file]\n"
+	fprintf(fp, "usage: regonce [-tT] [-c config-file]\n"
+	    "       regonce -h | -V\n"
 	    "  -c FILE  configuration (default: $REGONCE_CONF, else built-in "
 	    "defaults)\n"
 	    "  -t       check the configuration and the database, then exit\n"
-	    "Every key can be set as REGONCE_<KEY> in the environment.\n");
-	exit(2);
+	    "  -T       print the effective configuration, then exit\n"
+	    "  -h       this help (--help); -V the version (--version)\n"
+	    "Every key can be set as REGONCE_<KEY> in the environment.\n"
+	    "See regonce(8) and regonce.conf(5). Bugs: %s\n",
+	    PACKAGE_BUGREPORT);
+	exit(status);
 }
 
 /* -t: report whether the config loads, the log opens, the DB answers. */
@@ -102,9 +109,15 @@ main(int argc, char *argv[])
 	const char	*path = getenv("REGONCE_CONF");
 	char		 err[CONFIG_ERR_MAX];
 	unsigned long	 served = 0;
-	int		 ch, check_only = 0, rc;
+	int		 ch, check_only = 0, dump_only = 0, rc;
+	static const struct option long_options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
 
-	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:tThV", long_options,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -112,17 +125,30 @@ main(int argc, char *argv[])
 		case 't':
 			check_only = 1;
 			break;
+		case 'T':
+			dump_only = 1;
+			break;
+		case 'h':
+			main_usage(stdout, 0);
+		case 'V':
+			printf("regonce %s\n", PACKAGE_VERSION);
+			return (0);
 		default:
-			main_usage();
+			main_usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		main_usage();
+		main_usage(stderr, 2);
 	if (path != NULL && *path == '\0')
 		path = NULL;
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
 		fprintf(stderr, "regonce: %s\n", err);
 		return (1);
+	}
+	/* -T, like sshd -T: what the worker would run with, defaults included. */
+	if (dump_only) {
+		config_dump(&cfg, stdout);
+		return (fflush(stdout) == 0 ? 0 : 1);
 	}
 	if (mysql_library_init(0, NULL, NULL) != 0) {
 		fprintf(stderr, "regonce: mysql_library_init failed\n");

@@ -472,13 +472,19 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	enum req_route		 route;
 	enum resp_kind		 kind;
 	size_t			 len;
+	const char		*arrival;
 	int64_t			 deadline;
 	int			 status;
 
 	memset(&detail, 0, sizeof(detail));
-	/* One budget from when the web server received it. */
-	deadline = deadline_at(req_arrival_ms(FCGX_GetParam(
-	    "REGONCE_REQUEST_START", req->envp)), cfg->request_timeout_ms);
+	/* One budget from when the web server received it: nginx's param,
+	 * else the header the Apache snippet sets. */
+	if ((arrival = FCGX_GetParam("REGONCE_REQUEST_START", req->envp)) ==
+	    NULL)
+		arrival = FCGX_GetParam("HTTP_X_REGONCE_REQUEST_START",
+		    req->envp);
+	deadline = deadline_at(req_arrival_ms(arrival),
+	    cfg->request_timeout_ms);
 	head.method = FCGX_GetParam("REQUEST_METHOD", req->envp);
 	/* nginx's normalised path ("//register" is /register), else raw. */
 	head.uri = FCGX_GetParam("DOCUMENT_URI", req->envp);

@@ -304,6 +304,7 @@ replay_usage(FILE *fp)
 	    "[--concurrency C]\n"
 	    "                      [--prefix P] [--db-conf FILE] [--timeout S] "
 	    "[--interval-ms MS] [--json]\n"
+	    "       regonce-replay -h | --help | --version\n"
 	    "Sends N registrations, each R times at once, at most C in flight "
 	    "(defaults 50, 2, 32);\n"
 	    "--interval-ms releases one registration every MS milliseconds "
@@ -327,6 +328,10 @@ main(int argc, char *argv[])
 	if (replay_parse_args(argc, argv, &args, err, sizeof(err)) == -1) {
 		if (strcmp(err, "help") == 0) {
 			replay_usage(stdout);
+			return (0);
+		}
+		if (strcmp(err, "version") == 0) {
+			printf("regonce-replay %s\n", PACKAGE_VERSION);
 			return (0);
 		}
 		fprintf(stderr, "regonce-replay: %s\n", err);

@@ -76,6 +76,7 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 		{ "db-conf", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct timespec	 now;
@@ -94,7 +95,7 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 	optind = 1;
 	opterr = 0;
 	while (rc == 0 &&
-	    (ch = getopt_long(argc, argv, "", options, &index)) != -1) {
+	    (ch = getopt_long(argc, argv, "hV", options, &index)) != -1) {
 		switch (ch) {
 		case 'u':
 			args->url = optarg;
@@ -126,6 +127,9 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 			break;
 		case 'h':
 			snprintf(err, errlen, "help");
+			return (-1);
+		case 'V':
+			snprintf(err, errlen, "version");
 			return (-1);
 		default:
 			snprintf(err, errlen, "unknown option '%s'",
