@@ -112,7 +112,7 @@ struct mig_param {
 
 struct st_mysql_stmt;
 
-/* migrate.c */
+/* migrate_args.c */
 int		 mig_parse_args(int, char *[], struct mig_args *, char *,
 		     size_t);
 
