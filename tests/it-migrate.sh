@@ -190,6 +190,24 @@ is "$(checksum legacy) $(checksum legacy_migrated_duplicates)" "$sum $audit_sum"
 migrate --table legacy | grep -q 'nothing to do'
 ok $? "... and says so"
 
+# --- killed between the table's last ALTER and the audit table's ----------------
+
+# The table is done; its audit table still has a clear `password` column
+# and a row without a hash (moved before it was hashed). A run resumes it.
+q "CREATE TABLE half LIKE legacy"
+q "INSERT INTO half SELECT * FROM legacy ORDER BY id LIMIT 1"
+q "CREATE TABLE half_migrated_duplicates LIKE legacy_migrated_duplicates"
+q "ALTER TABLE half_migrated_duplicates ADD COLUMN password VARCHAR(255) NULL"
+q "INSERT INTO half_migrated_duplicates (id, openid, username, password, merged_into,
+	migrate_reason) VALUES (100000, 'h', 'h', 'half-pw', 1, 'duplicate')"
+OUT=$(migrate --table half --json)
+is "$?" 0 "a run resumes a table whose audit table still has clear text"
+is "$(q "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$DB'
+	AND TABLE_NAME = 'half_migrated_duplicates' AND COLUMN_NAME = 'password'")" 0 \
+	"... the audit table's clear column is gone"
+verify=$(q "SELECT id, 'half-pw', password_hash FROM half_migrated_duplicates" | "$PWCHECK")
+is "$(tail -1 <<<"$verify")" "verified 1, failed 0" "... after its row was hashed"
+
 # --- one run at a time ---------------------------------------------------------
 
 lock=$(lock_name "regonce-migrate $DB.legacy")

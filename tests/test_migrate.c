@@ -99,6 +99,7 @@ test_render(void **state)
 	strcpy(mig.audit, "users" MIG_AUDIT_SUFFIX);
 	strcpy(mig.cols, "`id`, `openid`");
 	mig.shape = SHAPE_LEGACY;
+	mig.has_password = 1;
 	mig.has_hash = 1;
 	assert_int_equal(mig_render(&mig, "INSERT INTO {A} ({C}) SELECT {C} "
 	    "FROM {T} WHERE {N} AND {P} = ?{W}", out, sizeof(out)), 0);
@@ -106,9 +107,9 @@ test_render(void **state)
 	    "(`id`, `openid`) SELECT `id`, `openid` FROM `users` WHERE "
 	    "(`password` IS NULL AND `password_hash` IS NULL) AND `password` "
 	    "= ?, ALGORITHM=INPLACE, LOCK=NONE");
+	/* The audit table without its clear column: regonce columns. */
 	mig.on_audit = 1;
 	mig.way = 1;
-	mig.shape = SHAPE_REGONCE;
 	assert_int_equal(mig_render(&mig, "{X} {P} {N}{W}", out, sizeof(out)),
 	    0);
 	assert_string_equal(out, "`users_migrated_duplicates` "

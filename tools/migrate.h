@@ -74,7 +74,7 @@ struct mig {
 	struct mig_args	 args;
 	struct config	 cfg;
 	struct db	*db;
-	enum mig_shape	 shape;
+	enum mig_shape	 shape;		/* the table's, as inspected */
 	/* As found at start, for the report. */
 	int		 inspected;
 	enum mig_shape	 first_shape;
@@ -119,6 +119,7 @@ int		 mig_parse_args(int, char *[], struct mig_args *, char *,
 /* migrate_sql.c */
 int		 mig_ident_ok(const char *, size_t);
 const char	*mig_way_name(unsigned int);
+enum mig_shape	 mig_pw_shape(const struct mig *);
 int		 mig_render(const struct mig *, const char *, char *, size_t);
 const char	*mig_openid_refusal(const char *, size_t, int);
 int		 mig_is_phc(const char *, size_t);

@@ -655,7 +655,7 @@ mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
 	*n = 0;
 	if ((buf = malloc(MIG_PW_MAX)) == NULL)
 		fatalx("regonce-migrate: out of memory");
-	stmt = mig_prepare(mig, mig->shape == SHAPE_LEGACY ?
+	stmt = mig_prepare(mig, mig_pw_shape(mig) == SHAPE_LEGACY ?
 	    Q_HASH_BATCH_LEGACY : Q_HASH_BATCH_REGONCE);
 	if (stmt == NULL)
 		goto out_buf;
@@ -687,7 +687,7 @@ mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
 			goto out;
 		}
 		/* Already an argon2id PHC string: the SQL test's twin. */
-		if (mig->shape == SHAPE_REGONCE && mig_is_phc(buf, len))
+		if (mig_pw_shape(mig) == SHAPE_REGONCE && mig_is_phc(buf, len))
 			continue;
 		rows[*n].id = id;
 		rows[*n].len = len;
@@ -716,7 +716,7 @@ mig_hash_store(struct mig *mig, struct mig_clear *rows, size_t n)
 	size_t			 i;
 	int			 rc = -1;
 
-	stmt = mig_prepare(mig, mig->shape == SHAPE_LEGACY ?
+	stmt = mig_prepare(mig, mig_pw_shape(mig) == SHAPE_LEGACY ?
 	    Q_HASH_UPDATE_LEGACY : Q_HASH_UPDATE_REGONCE);
 	if (stmt == NULL)
 		return (-1);
@@ -994,7 +994,7 @@ mig_run(struct mig *mig)
 	}
 
 	/* Legacy: the clear column goes, once every row has its hash. */
-	if (mig->shape == SHAPE_LEGACY) {
+	if (mig->has_password) {
 		if (mig_hash(mig, 0) == -1 || mig_quarantine(mig) == -1 ||
 		    mig_ddl_retry(mig, DDL_DROP_CLEAR, NULL, 0, NULL, &keeps,
 		    &nkeeps, &cap) == -1)
@@ -1023,7 +1023,6 @@ mig_run(struct mig *mig)
 			goto out;
 		if (left == 0)
 			break;
-		mig->shape = SHAPE_REGONCE;	/* the clear column is gone */
 		if (mig_hash(mig, 0) == -1)
 			goto out;
 	}

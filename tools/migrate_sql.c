@@ -69,13 +69,27 @@ mig_way_name(unsigned int way)
 	return (ways[way < MIG_WAYS ? way : 0]);
 }
 
-/* The predicate for a row without any password, in this shape. */
+/*
+ * Where {X}'s clear passwords are now: a `password` column means legacy.
+ * Decided per table and per moment, not once: a run killed between the
+ * table's last ALTER and the audit table's finds them in different shapes.
+ */
+enum mig_shape
+mig_pw_shape(const struct mig *mig)
+{
+	if (mig->on_audit)
+		return (mig->audit_has_password ? SHAPE_LEGACY : SHAPE_REGONCE);
+	return (mig->has_password ? SHAPE_LEGACY : SHAPE_REGONCE);
+}
+
+/* The predicate for a row without any password, in {X}'s shape. */
 static const char *
 mig_no_password(const struct mig *mig)
 {
-	if (mig->shape == SHAPE_REGONCE)
+	if (mig_pw_shape(mig) == SHAPE_REGONCE)
 		return ("`password_hash` IS NULL");
-	if (mig->has_hash)
+	/* The audit table is made after password_hash was added. */
+	if (mig->on_audit || mig->has_hash)
 		return ("(`password` IS NULL AND `password_hash` IS NULL)");
 	return ("`password` IS NULL");
 }
@@ -128,7 +142,8 @@ mig_render(const struct mig *mig, const char *tmpl, char *out,
 				break;
 			case 'P':
 				rc = mig_append_ident(out, outlen, &used,
-				    mig->shape == SHAPE_LEGACY ? "password" :
+				    mig_pw_shape(mig) == SHAPE_LEGACY ?
+				    "password" :
 				    "password_hash");
 				break;
 			case 'C':
