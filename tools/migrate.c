@@ -145,6 +145,12 @@ mig_print_json(const struct mig *mig, int ok, double seconds)
 	}
 	json_object_object_add(obj, "refused_rows", refused);
 	json_object_object_add(obj, "seconds", json_object_new_double(seconds));
+	json_object_object_add(obj, "hash_seconds",
+	    json_object_new_double(st->hash_s));
+	json_object_object_add(obj, "move_seconds",
+	    json_object_new_double(st->move_s));
+	json_object_object_add(obj, "ddl_seconds",
+	    json_object_new_double(st->ddl_s));
 	if (!ok)
 		json_object_object_add(obj, "error",
 		    json_object_new_string(mig->err));
@@ -236,7 +242,9 @@ mig_print_text(const struct mig *mig, int ok, double seconds)
 		printf("  nothing to do: the table is already in regonce's "
 		    "shape (%.1f s)\n", seconds);
 	else
-		printf("  done in %.1f s\n", seconds);
+		printf("  done in %.1f s (hashing %.1f s, moving rows %.1f s, "
+		    "ALTERs %.1f s)\n", seconds, st->hash_s, st->move_s,
+		    st->ddl_s);
 }
 
 int

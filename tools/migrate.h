@@ -58,6 +58,7 @@ struct mig_stats {
 	uint64_t	 hashed;
 	uint64_t	 to_hash;	/* --dry-run: rows that would be hashed */
 	unsigned int	 batches;
+	double		 hash_s, move_s, ddl_s;	/* wall time per phase */
 	unsigned int	 unique_retries;
 	unsigned int	 convert_retries;
 	int		 unique_index;
