@@ -55,7 +55,8 @@ mig_now(void)
 static int
 mig_session(struct mig *mig)
 {
-	struct mig_param	wait = { MIG_PARAM_U64, 10, NULL, 0, 0 };
+	struct mig_param	wait = { MIG_PARAM_U64, MIG_DDL_WAIT_S, NULL, 0,
+				    0 };
 
 	if (mig_exec(mig, "SET SESSION sql_mode = "
 	    "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", NULL, 0, NULL) == -1)

@@ -21,6 +21,7 @@
 #define MIG_COLS_MAX		8192
 #define MIG_SQL_MAX		(MIG_COLS_MAX * 2 + 2048)
 #define MIG_ERR_MAX		512
+#define MIG_DDL_WAIT_S		10	/* metadata lock wait per DDL, s */
 #define MIG_WAYS		2	/* online, then a locked copy */
 #define MIG_REFUSED_SHOWN	20	/* refused rows listed by id */
 

@@ -27,7 +27,6 @@
 
 #define MIG_PW_MAX		4096	/* longest clear password we take */
 #define MIG_RETRIES		20	/* DDL attempts when rows keep arriving */
-#define MIG_DDL_WAIT_S		10	/* metadata lock wait per DDL attempt */
 
 /* Byte-for-byte: the rule regonce applies to openids. */
 #define OPENID_BYTES	"CAST(`openid` AS BINARY)"
