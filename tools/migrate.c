@@ -251,16 +251,13 @@ mig_print_text(const struct mig *mig, int ok, double seconds)
 int
 main(int argc, char *argv[])
 {
+	struct mig_args	 args;
 	struct mig	*mig;
 	char		 err[CONFIG_ERR_MAX], lock[REG_LOCK_NAME_MAX];
 	double		 start = mig_now();
-	int		 ok;
+	int		 ok, rc = 3;
 
-	if ((mig = calloc(1, sizeof(*mig))) == NULL) {
-		fprintf(stderr, "regonce-migrate: out of memory\n");
-		return (3);
-	}
-	if (mig_parse_args(argc, argv, &mig->args, err, sizeof(err)) == -1) {
+	if (mig_parse_args(argc, argv, &args, err, sizeof(err)) == -1) {
 		if (strcmp(err, "help") == 0) {
 			mig_usage(stdout);
 			return (0);
@@ -273,23 +270,28 @@ main(int argc, char *argv[])
 		mig_usage(stderr);
 		return (2);
 	}
+	if ((mig = calloc(1, sizeof(*mig))) == NULL) {
+		fprintf(stderr, "regonce-migrate: out of memory\n");
+		return (3);
+	}
+	mig->args = args;
 	log_open("-", LOG_LEVEL_ERROR);
 	/* The worker's parser, all keys: argon2_* set the hashing cost. */
 	if (config_load(&mig->cfg, mig->args.conf, err, sizeof(err)) == -1) {
 		fprintf(stderr, "regonce-migrate: %s\n", err);
-		return (3);
+		goto out;
 	}
 	if (mig->cfg.db_timeout_s < MIG_DB_TIMEOUT_S)
 		mig->cfg.db_timeout_s = MIG_DB_TIMEOUT_S;
 	if (mysql_library_init(0, NULL, NULL) != 0) {
 		fprintf(stderr, "regonce-migrate: library init failed\n");
-		return (3);
+		goto out;
 	}
 	mig->db = db_new(&mig->cfg);
 	if (db_connect(mig->db) != DB_OK) {
 		fprintf(stderr, "regonce-migrate: database %s: error %u: %s\n",
 		    mig->cfg.db_name, db_errno(mig->db), db_error(mig->db));
-		return (3);
+		goto out_db;
 	}
 	ok = mig_session(mig) == 0 && mig_lock(mig, lock, sizeof(lock)) == 0 &&
 	    mig_run(mig) == 0;
@@ -302,10 +304,13 @@ main(int argc, char *argv[])
 		    mig->cfg.db_name, mig->args.table, mig->err,
 		    mig->st.changed ? " (what was done is kept: run it again "
 		    "to resume)" : "");
+	rc = ok ? 0 : 1;
+out_db:
 	/* The named lock goes with the connection. */
 	db_free(mig->db);
+	mysql_library_end();
+out:
 	free(mig->ids_before);
 	free(mig);
-	mysql_library_end();
-	return (ok ? 0 : 1);
+	return (rc);
 }

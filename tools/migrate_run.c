@@ -592,6 +592,8 @@ mig_distinct(uint64_t *values, size_t n)
 {
 	size_t	i, distinct = 0;
 
+	if (n == 0)
+		return (0);
 	qsort(values, n, sizeof(*values), mig_cmp_u64);
 	for (i = 0; i < n; i++)
 		if (i == 0 || values[i] != values[i - 1])
@@ -930,7 +932,8 @@ mig_hash(struct mig *mig, int on_audit)
 static int
 mig_has_id(const uint64_t *ids, size_t n, uint64_t id)
 {
-	return (bsearch(&id, ids, n, sizeof(*ids), mig_cmp_u64) != NULL);
+	return (n > 0 &&
+	    bsearch(&id, ids, n, sizeof(*ids), mig_cmp_u64) != NULL);
 }
 
 /*
