@@ -11,7 +11,8 @@
 #    clear text anywhere; a second run changes nothing;
 #  - the regonce-named table is migrated while a replay storm still writes
 #    through the naive code: 0 duplicates and every row accounted for;
-#  - the worker's account (SELECT, INSERT) cannot migrate anything.
+#  - the worker's account (SELECT, INSERT) cannot migrate anything;
+#  - --online-tries 0 builds the index under LOCK TABLES.
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 MIGRATE="$REGONCE_BUILDDIR/tools/regonce-migrate"
@@ -96,6 +97,20 @@ rc=$?
 [ $rc -ne 0 ] && grep -q 'denied' <<<"$out"
 ok $? "the worker's account cannot migrate (exit $rc, access denied)"
 is "$(checksum rights) $(count rights)" "$sum 2" "... and the table is as it was"
+
+# --- the locked build, at once --------------------------------------------------
+
+# --online-tries 0: the last sweep and the index build run under LOCK
+# TABLES (the fallback when duplicates keep landing in online builds).
+q "CREATE TABLE locked LIKE users"
+q "INSERT INTO locked (openid, username, password_hash) VALUES ('l1', 'l', 'pw-l1'),
+	('l1', 'l', 'pw-l1b'), ('L1', 'l', 'pw-L1'), ('l2', 'l', 'pw-l2')"
+OUT=$(migrate --table locked --online-tries 0 --json)
+is "$?" 0 "--online-tries 0 exits 0"
+grep -q 'inside LOCK TABLES' <<<"$(j unique_build)"
+ok $? "... the index was built under LOCK TABLES ($(j unique_build))"
+is "$(count locked) $(count locked_migrated_duplicates) $(dups locked) $(has_unique locked)" \
+	"3 1 0 1" "... 3 rows kept (l1, L1, l2), 1 merged, no duplicates, the index is there"
 
 # --- dry run -----------------------------------------------------------------
 
@@ -247,6 +262,8 @@ is "$(( $(count users) + $(count users_migrated_duplicates) ))" "$((before + cre
 is "$(j rows_before)" "$(( $(j rows_after) + $(j audit_rows) - $(j rows_arrived) ))" \
 	"the tool's own accounting: before + arrived = after + moved"
 is "$(jq -r .lost <<<"$STORM")" 0 "every 'created' of the storm has its row"
+is "$(jq -r '.server_errors + .transport_errors' <<<"$STORM")" 0 \
+	"the old endpoint's writers waited for the ALTERs; none failed"
 is "$(q "SELECT COUNT(*) FROM users WHERE CAST(password_hash AS BINARY) NOT REGEXP $PHC")" 0 \
 	"no clear text left in users.password_hash"
 is "$(q "SELECT COUNT(*) FROM users_migrated_duplicates WHERE password_hash IS NOT NULL

@@ -32,6 +32,7 @@ test_args(void **state)
 	assert_string_equal(args.conf, "m.conf");
 	assert_string_equal(args.table, "users");
 	assert_int_equal(args.batch, MIG_BATCH_DEFAULT);
+	assert_int_equal(args.online_tries, MIG_ONLINE_TRIES);
 	assert_false(args.dry_run);
 	assert_false(args.json);
 	assert_int_equal(PARSE(&args, err, "-c", "m", "--table", "t",
@@ -39,6 +40,9 @@ test_args(void **state)
 	assert_int_equal(args.batch, 5);
 	assert_true(args.dry_run);
 	assert_true(args.json);
+	assert_int_equal(PARSE(&args, err, "-c", "m", "--table", "t",
+	    "--online-tries", "0"), 0);
+	assert_int_equal(args.online_tries, 0);
 
 	/* Each of these is refused, with a message. */
 	assert_int_equal(PARSE(&args, err, "--table", "users"), -1);
@@ -58,6 +62,10 @@ test_args(void **state)
 	    "--batch", "100001"), -1);
 	assert_int_equal(PARSE(&args, err, "-c", "m", "--table", "t",
 	    "extra"), -1);
+	assert_int_equal(PARSE(&args, err, "-c", "m", "--table", "t",
+	    "--online-tries", "21"), -1);
+	assert_int_equal(PARSE(&args, err, "-c", "m", "--table", "t",
+	    "--online-tries", ""), -1);
 	assert_int_equal(PARSE(&args, err, "--bogus"), -1);
 	assert_int_equal(PARSE(&args, err, "--help"), -1);
 	assert_string_equal(err, "help");

@@ -29,7 +29,8 @@ static void
 mig_usage(FILE *fp)
 {
 	fprintf(fp, "usage: regonce-migrate -c FILE --table NAME [--dry-run] "
-	    "[--batch N] [--json]\n"
+	    "[--batch N]\n"
+	    "                       [--online-tries N] [--json]\n"
 	    "Moves a users table to regonce's shape: duplicates merged into "
 	    "the earliest row\n"
 	    "(copied first to NAME%s), passwords hashed with argon2id,\n"

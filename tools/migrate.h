@@ -18,6 +18,8 @@
 #define MIG_IDENT_MAX		64
 #define MIG_BATCH_DEFAULT	500
 #define MIG_BATCH_MAX		100000
+#define MIG_ONLINE_TRIES	5
+#define MIG_ONLINE_TRIES_MAX	20
 #define MIG_COLS_MAX		8192
 #define MIG_SQL_MAX		(MIG_COLS_MAX * 2 + 2048)
 #define MIG_ERR_MAX		512
@@ -29,6 +31,7 @@ struct mig_args {
 	const char	*conf;
 	char		 table[MIG_IDENT_MAX + 1];
 	unsigned int	 batch;
+	unsigned int	 online_tries;	/* online DDL attempts before locking */
 	int		 dry_run;
 	int		 json;
 };
@@ -91,6 +94,7 @@ struct mig {
 	int		 has_created_at;
 	int		 audit_has_password;
 	int		 on_audit;		/* {X} is the audit table */
+	int		 locked;		/* inside LOCK TABLES */
 	unsigned int	 way;			/* {W}: see mig_way_name */
 	int		 openid_ok;		/* ascii_bin NOT NULL already */
 	int		 hash_ok;		/* password_hash ascii_bin NOT NULL */

@@ -22,6 +22,7 @@ mig_parse_args(int argc, char *argv[], struct mig_args *args, char *err,
 		{ "table",	required_argument,	NULL, 't' },
 		{ "batch",	required_argument,	NULL, 'b' },
 		{ "dry-run",	no_argument,		NULL, 'n' },
+		{ "online-tries", required_argument,	NULL, 'o' },
 		{ "json",	no_argument,		NULL, 'j' },
 		{ "help",	no_argument,		NULL, 'h' },
 		{ "version",	no_argument,		NULL, 'V' },
@@ -33,6 +34,7 @@ mig_parse_args(int argc, char *argv[], struct mig_args *args, char *err,
 
 	memset(args, 0, sizeof(*args));
 	args->batch = MIG_BATCH_DEFAULT;
+	args->online_tries = MIG_ONLINE_TRIES;
 	optind = 1;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -58,6 +60,16 @@ mig_parse_args(int argc, char *argv[], struct mig_args *args, char *err,
 				return (-1);
 			}
 			args->batch = (unsigned int)number;
+			break;
+		case 'o':
+			number = strtoul(optarg, &end, 10);
+			if (optarg[0] < '0' || optarg[0] > '9' || *end != '\0' ||
+			    number > MIG_ONLINE_TRIES_MAX) {
+				snprintf(err, errlen, "--online-tries must be 0 "
+				    "to %d: '%s'", MIG_ONLINE_TRIES_MAX, optarg);
+				return (-1);
+			}
+			args->online_tries = (unsigned int)number;
 			break;
 		case 'n':
 			args->dry_run = 1;

@@ -115,6 +115,9 @@ static const char Q_MOVE_DUP[] =
     "{T} k WHERE k.id = ? AND CAST(k.`openid` AS BINARY) = "
     "CAST(d.`openid` AS BINARY))";
 static const char Q_MOVE_DELETE[] = "DELETE FROM {T} WHERE id = ?";
+/* Aliases are locked by name too: d and k are Q_MOVE_DUP's. */
+static const char Q_LOCK_TABLES[] =
+    "LOCK TABLES {T} WRITE, {T} AS d READ, {T} AS k READ, {A} WRITE";
 static const char Q_AUDIT_CLEAR_LEFT[] =
     "SELECT COUNT(*) FROM {A} WHERE `password` IS NOT NULL AND "
     "`password_hash` IS NULL";
@@ -365,6 +368,19 @@ mig_alter(struct mig *mig, const char *ddl, char *how, size_t howlen)
 	return (-1);
 }
 
+/* Open a batch's transaction; under LOCK TABLES autocommit is off and
+ * START TRANSACTION would drop the table locks, so none is sent. */
+static int
+mig_begin(struct mig *mig)
+{
+	if (mig->locked)
+		return (0);
+	if (db_begin(mig->db) != DB_OK)
+		return (mig_fail(mig, db_errno(mig->db), "%s",
+		    db_error(mig->db)));
+	return (0);
+}
+
 /* Create the audit table (the table's columns, plus why and when). */
 static int
 mig_audit_ensure(struct mig *mig)
@@ -440,10 +456,8 @@ mig_move_batch(struct mig *mig, struct mig_pick *picks, size_t n,
 	    Q_MOVE_COPY)) == NULL ||
 	    (del = mig_prepare(mig, Q_MOVE_DELETE)) == NULL)
 		goto out;
-	if (db_begin(mig->db) != DB_OK) {
-		mig_fail(mig, db_errno(mig->db), "%s", db_error(mig->db));
+	if (mig_begin(mig) == -1)
 		goto out;
-	}
 	for (i = 0; i < n; i++) {
 		if (mig_move(mig, copy, del, picks[i].id, picks[i].keep,
 		    picks[i].reason, &one) == -1) {
@@ -836,10 +850,8 @@ mig_hash_store(struct mig *mig, struct mig_clear *rows, size_t n)
 	    Q_HASH_UPDATE_LEGACY : Q_HASH_UPDATE_REGONCE);
 	if (stmt == NULL)
 		return (-1);
-	if (db_begin(mig->db) != DB_OK) {
-		mig_fail(mig, db_errno(mig->db), "%s", db_error(mig->db));
+	if (mig_begin(mig) == -1)
 		goto out;
-	}
 	memset(params, 0, sizeof(params));
 	for (i = 0; i < n; i++) {
 		params[0].type = MIG_PARAM_STR;
@@ -1012,18 +1024,72 @@ mig_sweep(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 	return (0);
 }
 
+/* Leave LOCK TABLES mode; the error that got us here is kept. */
+static void
+mig_unlock_tables(struct mig *mig)
+{
+	unsigned int	err_no = mig->err_no;
+	char		err[MIG_ERR_MAX];
+
+	memcpy(err, mig->err, sizeof(err));
+	db_rollback(mig->db);
+	mig_exec(mig, "UNLOCK TABLES", NULL, 0, NULL);
+	mig_exec(mig, "SET SESSION autocommit = 1", NULL, 0, NULL);
+	mig->locked = 0;
+	mig->err_no = err_no;
+	memcpy(mig->err, err, sizeof(err));
+}
+
+/*
+ * Hold the old endpoint's writes off (they wait, they do not fail) for
+ * the last sweep and one DDL: nothing can arrive between the two. The
+ * lock wait is bounded by lock_wait_timeout (MIG_DDL_WAIT_S).
+ */
+static int
+mig_lock_tables(struct mig *mig)
+{
+	if (mig_audit_ensure(mig) == -1 ||
+	    mig_exec(mig, "SET SESSION autocommit = 0", NULL, 0, NULL) == -1)
+		return (-1);
+	if (mig_exec(mig, Q_LOCK_TABLES, NULL, 0, NULL) == -1) {
+		mig_unlock_tables(mig);
+		return (-1);
+	}
+	mig->locked = 1;
+	return (0);
+}
+
 /*
  * Run a DDL step, sweeping again and retrying while the old endpoint's
- * rows make it fail (a duplicate, a NULL, a non-ASCII openid).
+ * rows make it fail (a duplicate, a NULL, a non-ASCII openid). After
+ * --online-tries attempts the rest run under LOCK TABLES: a busy endpoint
+ * can land a duplicate in every online build window (we saw 8 in a row
+ * under it-migrate's storm), a locked one cannot.
  */
 static int
 mig_ddl_retry(struct mig *mig, const char *ddl, char *how, size_t howlen,
     unsigned int *retries, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 {
 	unsigned int	attempt;
+	int		rc;
 
 	for (attempt = 0; attempt < MIG_RETRIES; attempt++) {
-		if (mig_alter(mig, ddl, how, howlen) == 0)
+		if (attempt >= mig->args.online_tries) {
+			if (mig_lock_tables(mig) == -1)
+				return (-1);
+			if (mig_sweep(mig, keeps, nkeeps, cap) == -1) {
+				mig_unlock_tables(mig);
+				return (-1);
+			}
+		}
+		rc = mig_alter(mig, ddl, how, howlen);
+		if (mig->locked) {
+			mig_unlock_tables(mig);
+			if (rc == 0 && how != NULL)
+				snprintf(how + strlen(how), howlen - strlen(how),
+				    " inside LOCK TABLES WRITE (writers waited)");
+		}
+		if (rc == 0)
 			return (mig_columns(mig, mig->args.table, 0));
 		if (!mig_ddl_data_error(mig->err_no) &&
 		    !mig_ddl_dup_error(mig->err_no) &&
@@ -1034,7 +1100,8 @@ mig_ddl_retry(struct mig *mig, const char *ddl, char *how, size_t howlen,
 			(*retries)++;
 		snprintf(mig->st.retry_note, sizeof(mig->st.retry_note),
 		    "error %u: %.140s", mig->err_no, mig->err);
-		if (mig_sweep(mig, keeps, nkeeps, cap) == -1)
+		if (attempt + 1 < mig->args.online_tries &&
+		    mig_sweep(mig, keeps, nkeeps, cap) == -1)
 			return (-1);
 	}
 	return (mig_fail(mig, mig->err_no, "gave up after %d attempts, "
