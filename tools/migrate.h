@@ -1,8 +1,9 @@
 /*
- * regonce-migrate: adopt an existing users table. migrate.c holds main,
- * the arguments and the report; migrate_sql.c the statement helpers
- * (identifier checks, templates, prepared statements); migrate_run.c the
- * steps themselves, each safe to interrupt and run again.
+ * regonce-migrate: adopt an existing users table. migrate.c holds main
+ * and the report; migrate_args.c the command line; migrate_sql.c the
+ * statement helpers (identifier checks, templates, prepared statements);
+ * migrate_hash.c the hashing, migrate_move.c the rows moved to the audit
+ * table, migrate_run.c the schema steps and the order of it all.
  */
 #ifndef REGONCE_MIGRATE_H
 #define REGONCE_MIGRATE_H
@@ -26,6 +27,14 @@
 #define MIG_DDL_WAIT_S		10	/* metadata lock wait per DDL, s */
 #define MIG_WAYS		2	/* online, then a locked copy */
 #define MIG_REFUSED_SHOWN	20	/* refused rows listed by id */
+
+/* Byte-for-byte: the rule regonce applies to openids. */
+#define OPENID_BYTES	"CAST(`openid` AS BINARY)"
+/* Rows regonce would refuse: bad openid (reg_validate), or no password. */
+#define REFUSED		"(`openid` IS NULL OR LENGTH(`openid`) = 0 OR " \
+	"LENGTH(`openid`) > 255 OR " OPENID_BYTES " REGEXP '[^!-~]' OR {N})"
+#define PHC_REGEXP	"'^[$]argon2id[$]v=19[$]m=[0-9]+,t=[0-9]+,p=[0-9]+" \
+	"[$][A-Za-z0-9+/]+[$][A-Za-z0-9+/]+$'"
 
 struct mig_args {
 	const char	*conf;
@@ -139,8 +148,21 @@ int		 mig_exec(struct mig *, const char *, struct mig_param *,
 int		 mig_value(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
 int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
+double		 mig_clock(void);
+int		 mig_cmp_u64(const void *, const void *);
+
+/* migrate_hash.c */
+int		 mig_hash(struct mig *, int);
+
+/* migrate_move.c */
+int		 mig_begin(struct mig *);
+int		 mig_audit_ensure(struct mig *);
+int		 mig_quarantine(struct mig *);
+int		 mig_merge(struct mig *, uint64_t **, size_t *, size_t *);
+size_t		 mig_distinct(uint64_t *, size_t);
 
 /* migrate_run.c */
+int		 mig_columns(struct mig *, const char *, int);
 int		 mig_run(struct mig *);
 
 #endif /* REGONCE_MIGRATE_H */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "app.h"
 #include "migrate.h"
@@ -403,4 +404,23 @@ out:
 	mysql_stmt_free_result(stmt);
 	mysql_stmt_close(stmt);
 	return (rc);
+}
+
+/* Seconds on the monotonic clock, for the report's phase times. */
+double
+mig_clock(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+/* qsort/bsearch order for ids. */
+int
+mig_cmp_u64(const void *a, const void *b)
+{
+	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x < y ? -1 : x > y);
 }
