@@ -68,13 +68,16 @@ register "$(json "ct-$RUN-mem" "$SECRET")"
 is "$STATUS $(field code)" "200 0" "memory: registered with a marked password"
 DB_PASSWORD=$(sed -n 's/^db_password = //p' "$VAR/pools/main.conf")
 FOUND=0 CONTROL=0 SCANNED=0
-for pid in $(cat "$VAR/run/main.pid"); do
+for pid in $( [ "${REGONCE_IT_SANITIZE:-0}" = 1 ] || cat "$VAR/run/main.pid"); do
 	"$MEMSCAN" "$pid" "$DB_PASSWORD"
 	case $? in 0) CONTROL=$((CONTROL + 1)) ;; 2) continue ;; esac
 	SCANNED=$((SCANNED + 1))
 	"$MEMSCAN" "$pid" "$SECRET" && FOUND=$((FOUND + 1))
 done
-if [ "$SCANNED" -eq 0 ]; then
+if [ "${REGONCE_IT_SANITIZE:-0}" = 1 ]; then
+	# ASan's heap is one huge reservation that memscan does not read.
+	ok 0 "memory: # SKIP under ASan"
+elif [ "$SCANNED" -eq 0 ]; then
 	ok 0 "memory: # SKIP /proc/PID/mem is not readable here"
 else
 	is "$CONTROL" "$SCANNED" "memory control: the scan finds the db password in every worker"
