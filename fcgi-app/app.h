@@ -28,6 +28,9 @@ enum reg_strategy {
 
 enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
+/* Idempotency-Key: ignored, honoured when sent, or demanded. */
+enum idem_mode { IDEM_MODE_OFF, IDEM_MODE_OPTIONAL, IDEM_MODE_REQUIRED };
+
 struct config {
 	char		 db_socket[PATH_MAX];
 	char		 db_host[256];
@@ -50,6 +53,8 @@ struct config {
 	char		 base_path[128];
 	enum log_level	 log_level;
 	char		 log_file[PATH_MAX];
+	enum idem_mode	 idempotency;
+	unsigned int	 idempotency_ttl_s;
 #ifdef REGONCE_TEST_BUILD
 	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
 	int		 db_repeatable_read;
@@ -127,6 +132,17 @@ struct db_user {
 	char		 password_hash[PW_HASH_MAX];
 };
 
+#define DB_HASH_BYTES	32	/* SHA-256 */
+#define DB_IDEM_BODY_MAX 1024	/* = idempotency_keys.body's size */
+
+/* An answer stored under an Idempotency-Key. */
+struct db_idem {
+	unsigned char	 fingerprint[DB_HASH_BYTES];
+	unsigned int	 status;
+	char		 body[DB_IDEM_BODY_MAX];
+	size_t		 body_len;
+};
+
 enum db_status	 db_classify(unsigned int);
 struct db	*db_new(const struct config *);
 void		 db_set_deadline(struct db *, int64_t);
@@ -144,6 +160,12 @@ enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
 enum db_status	 db_release_lock(struct db *, const char *,
 		     enum db_lock_answer *);
 const char	*db_lock_answer_name(enum db_lock_answer);
+enum db_status	 db_idem_find(struct db *, const unsigned char *, unsigned int,
+		     struct db_idem *, int *);
+enum db_status	 db_idem_store(struct db *, const unsigned char *,
+		     const struct db_idem *, int, unsigned int);
+enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned int,
+		     unsigned long *);
 enum db_status	 db_begin(struct db *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
@@ -161,6 +183,9 @@ enum reg_result {
 	REG_DB_UNAVAILABLE,	/* no database connection; nothing written */
 	REG_OUTCOME_UNKNOWN,	/* COMMIT sent, answer lost: may have landed */
 	REG_EXPIRED,		/* the time budget ran out; nothing written */
+	REG_REPLAYED,		/* the key's stored answer, in out->stored */
+	REG_KEY_IN_USE,		/* a request with this key is running */
+	REG_KEY_REUSED,		/* the key was used with another body */
 	REG_INTERNAL		/* unexpected: logged with the DB error */
 };
 
@@ -179,6 +204,15 @@ struct reg_outcome {
 	const char	*field;		/* REG_INVALID only */
 	const char	*reason;	/* human-readable, never user data */
 	unsigned int	 attempts;
+	struct db_idem	 stored;	/* REG_REPLAYED only */
+};
+
+/* A request's Idempotency-Key, as the web layer hands it down. */
+struct reg_idem {
+	unsigned char	 key_hash[DB_HASH_BYTES];	/* SHA-256 of the key */
+	unsigned char	 fingerprint[DB_HASH_BYTES];	/* method, path, body */
+	/* The answer the web layer gives an outcome: status, body bytes. */
+	int		(*render)(const struct reg_outcome *, struct db_idem *);
 };
 
 #define REG_LOCK_PREFIX		"regonce:"
@@ -192,7 +226,26 @@ int		 reg_lock_name(const char *, size_t, char *, size_t);
 int		 reg_validate(const struct config *, const struct reg_input *,
 		     const char **, const char **);
 void		 reg_user(struct db *, const struct config *,
-		     const struct reg_input *, int64_t, struct reg_outcome *);
+		     const struct reg_input *, const struct reg_idem *, int64_t,
+		     struct reg_outcome *);
+
+/* idempotency.c */
+
+enum idem_verdict {
+	IDEM_NEW,	/* no answer stored: run, and store it */
+	IDEM_EXPIRED,	/* one past idempotency_ttl_s: run, and replace it */
+	IDEM_REPLAY,	/* same fingerprint: answer what is stored */
+	IDEM_REUSED,	/* another fingerprint: refuse */
+	IDEM_IN_USE	/* a request with this key holds its lock */
+};
+
+enum db_status	 idem_begin(struct db *, const struct config *,
+		     const struct reg_idem *, enum idem_verdict *,
+		     struct db_idem *);
+enum db_status	 idem_save(struct db *, const struct config *,
+		     const struct reg_idem *, const struct reg_outcome *, int);
+void		 idem_end(struct db *, const struct reg_idem *);
+void		 idem_purge(struct db *, const struct config *);
 const char	*reg_result_name(enum reg_result);
 
 /* response.c */
@@ -211,6 +264,10 @@ enum resp_kind {
 	RESP_DB_UNAVAILABLE,
 	RESP_OUTCOME_UNKNOWN,
 	RESP_EXPIRED,
+	RESP_KEY_INVALID,
+	RESP_KEY_REQUIRED,
+	RESP_KEY_IN_USE,
+	RESP_KEY_REUSED,
 	RESP_INTERNAL,
 	RESP_HEALTH_OK,
 	RESP_HEALTH_DOWN,
@@ -222,11 +279,15 @@ struct resp_detail {
 	const char	*field;		/* RESP_INVALID_FIELD */
 	const char	*message;	/* overrides the table's message */
 	const char	*allow;		/* RESP_METHOD_NOT_ALLOWED */
+	const struct db_idem *replay;	/* a stored answer, sent as it is */
 };
 
 enum resp_kind	 resp_kind_of(enum reg_result);
 int		 resp_status(enum resp_kind);
 char		*resp_build(enum resp_kind, const struct resp_detail *, size_t *);
+int		 resp_render(enum resp_kind, const struct resp_detail *,
+		     unsigned int *, char *, size_t, size_t *);
+char		*resp_replay(unsigned int, const char *, size_t, size_t *);
 
 /* request.c */
 
@@ -247,6 +308,8 @@ enum req_route	 req_route(const char *, const char *);
 int		 req_content_length(const char *, size_t, size_t *);
 int		 req_is_json(const char *);
 int64_t		 req_arrival_ms(const char *);
+#define REQ_KEY_MAX	255	/* Idempotency-Key characters */
+int		 req_idem_key(const char *, char *, size_t *);
 int		 req_check_head(const struct config *, const struct req_head *,
 		     enum req_route *, size_t *, enum resp_kind *,
 		     struct resp_detail *);

@@ -31,6 +31,7 @@ struct config_key {
 /* A choice is stored as its index in an int-sized enum or int field. */
 _Static_assert(sizeof(enum reg_strategy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum idem_mode) == sizeof(int), "enum size");
 
 /*
  * The installed worker knows only the strategies that are safe; the
@@ -53,6 +54,13 @@ static const char *const isolation_names[] = {
 	NULL
 };
 #endif
+
+static const char *const idem_mode_names[] = {
+	[IDEM_MODE_OFF] = "off",
+	[IDEM_MODE_OPTIONAL] = "optional",
+	[IDEM_MODE_REQUIRED] = "required",
+	NULL
+};
 
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
@@ -92,6 +100,9 @@ static const struct config_key config_keys[] = {
 	{ "base_path",		 STR(base_path, "") },
 	{ "log_level",		 ONE_OF(log_level, log_level_names, "info") },
 	{ "log_file",		 STR(log_file, "") },
+	{ "idempotency",	 ONE_OF(idempotency, idem_mode_names,
+				    "optional") },
+	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },

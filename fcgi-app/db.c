@@ -35,8 +35,16 @@ enum db_stmt_id {
 	STMT_INSERT,
 	STMT_GET_LOCK,
 	STMT_RELEASE_LOCK,
+	/* Idempotency-Key: prepared on first use, so a worker whose database
+	 * lacks sql/002_idempotency_keys.sql still serves requests without. */
+	STMT_IDEM_FIND,
+	STMT_IDEM_EXPIRE,
+	STMT_IDEM_STORE,
+	STMT_IDEM_PURGE,
 	STMT__COUNT
 };
+
+#define STMT__EAGER	STMT_IDEM_FIND	/* prepared at connect: those before */
 
 static const char *const db_stmt_sql[STMT__COUNT] = {
 	[STMT_FIND] =
@@ -48,6 +56,19 @@ static const char *const db_stmt_sql[STMT__COUNT] = {
 	    "VALUES (?, ?, ?)",
 	[STMT_GET_LOCK] = "SELECT GET_LOCK(?, ?)",
 	[STMT_RELEASE_LOCK] = "SELECT RELEASE_LOCK(?)",
+	[STMT_IDEM_FIND] =
+	    "SELECT fingerprint, status, body, "
+	    "created_at < NOW() - INTERVAL ? SECOND "
+	    "FROM idempotency_keys WHERE key_hash = ?",
+	[STMT_IDEM_EXPIRE] =
+	    "DELETE FROM idempotency_keys WHERE key_hash = ? "
+	    "AND created_at < NOW() - INTERVAL ? SECOND",
+	[STMT_IDEM_STORE] =
+	    "INSERT INTO idempotency_keys (key_hash, fingerprint, status, body) "
+	    "VALUES (?, ?, ?, ?)",
+	[STMT_IDEM_PURGE] =
+	    "DELETE FROM idempotency_keys "
+	    "WHERE created_at < NOW() - INTERVAL ? SECOND LIMIT ?",
 };
 
 struct db {
@@ -402,7 +423,7 @@ db_connect(struct db *db)
 	}
 	if ((st = db_session_setup(db)) != DB_OK)
 		goto fail;
-	for (i = 0; i < STMT__COUNT; i++) {
+	for (i = 0; i < STMT__EAGER; i++) {
 		if ((db->stmt[i] = mysql_stmt_init(db->conn)) == NULL) {
 			st = db_conn_fail(db);
 			goto fail;
@@ -444,14 +465,36 @@ db_ping(struct db *db)
 	return (db_connect(db));
 }
 
+/* Prepare a statement that is prepared on first use. */
+static enum db_status
+db_prepare_late(struct db *db, enum db_stmt_id id)
+{
+	enum db_status	st;
+
+	if ((db->stmt[id] = mysql_stmt_init(db->conn)) == NULL)
+		return (db_conn_fail(db));
+	if (db_prepare(db, db->stmt[id], db_stmt_sql[id]) == 0)
+		return (DB_OK);
+	st = db_stmt_fail(db, db->stmt[id]);
+	if (db->stmt[id] != NULL) {
+		mysql_stmt_close(db->stmt[id]);
+		db->stmt[id] = NULL;
+	}
+	return (st);
+}
+
 /* Run a prepared statement with its parameters bound. */
 static enum db_status
 db_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
 {
-	MYSQL_STMT	*stmt = db->stmt[id];
+	MYSQL_STMT	*stmt;
+	enum db_status	 st;
 
-	if (db->conn == NULL || stmt == NULL)
+	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (db->stmt[id] == NULL && (st = db_prepare_late(db, id)) != DB_OK)
+		return (st);
+	stmt = db->stmt[id];
 	if (mysql_stmt_bind_param(stmt, params) != 0 ||
 	    db_stmt_execute(db, stmt) != 0)
 		return (db_stmt_fail(db, stmt));
@@ -639,4 +682,125 @@ MYSQL *
 db_handle(struct db *db)
 {
 	return (db->conn);
+}
+
+/* Bind bytes (a hash, a stored body): binary, never charset-converted. */
+static void
+db_bind_bytes(MYSQL_BIND *bind, const void *value, size_t len,
+    unsigned long *lenp)
+{
+	*lenp = (unsigned long)len;
+	bind->buffer_type = MYSQL_TYPE_BLOB;
+	bind->buffer = (void *)(uintptr_t)value;
+	bind->buffer_length = (unsigned long)len;
+	bind->length = lenp;
+}
+
+/* Bind an unsigned int parameter. */
+static void
+db_bind_uint(MYSQL_BIND *bind, unsigned int *value)
+{
+	bind->buffer_type = MYSQL_TYPE_LONG;
+	bind->is_unsigned = 1;
+	bind->buffer = value;
+}
+
+/*
+ * The stored answer of an Idempotency-Key (by the SHA-256 of the key):
+ * *found 0 (none), 1 (this answer), or 2 (one older than ttl_s: expired,
+ * to be replaced).
+ */
+enum db_status
+db_idem_find(struct db *db, const unsigned char *key_hash,
+    unsigned int ttl_s, struct db_idem *row, int *found)
+{
+	MYSQL_BIND	 params[2], result[4];
+	unsigned long	 key_len, fp_len = 0, body_len = 0;
+	long long	 expired = 0;
+	enum db_status	 st;
+	int		 rc;
+
+	*found = 0;
+	memset(row, 0, sizeof(*row));
+	memset(params, 0, sizeof(params));
+	db_bind_uint(&params[0], &ttl_s);
+	db_bind_bytes(&params[1], key_hash, DB_HASH_BYTES, &key_len);
+	if ((st = db_execute(db, STMT_IDEM_FIND, params)) != DB_OK)
+		return (st);
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_BLOB;
+	result[0].buffer = row->fingerprint;
+	result[0].buffer_length = sizeof(row->fingerprint);
+	result[0].length = &fp_len;
+	result[1].buffer_type = MYSQL_TYPE_LONG;
+	result[1].is_unsigned = 1;
+	result[1].buffer = &row->status;
+	result[2].buffer_type = MYSQL_TYPE_BLOB;
+	result[2].buffer = row->body;
+	result[2].buffer_length = sizeof(row->body);
+	result[2].length = &body_len;
+	result[3].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[3].buffer = &expired;
+	if (mysql_stmt_bind_result(db->stmt[STMT_IDEM_FIND], result) != 0)
+		return (db_stmt_fail(db, db->stmt[STMT_IDEM_FIND]));
+	rc = db_fetch(db, db->stmt[STMT_IDEM_FIND]);
+	if (rc == 0 && fp_len == DB_HASH_BYTES &&
+	    body_len <= sizeof(row->body)) {
+		*found = expired ? 2 : 1;
+		row->body_len = body_len;
+	} else if (rc == 0 || rc == MYSQL_DATA_TRUNCATED)
+		st = db_fail(db, CR_UNKNOWN_ERROR, "stored answer too large");
+	else if (rc == 1)
+		st = db_stmt_fail(db, db->stmt[STMT_IDEM_FIND]);
+	if (db->stmt[STMT_IDEM_FIND] != NULL)
+		db_free_result(db, db->stmt[STMT_IDEM_FIND]);
+	return (st);
+}
+
+/*
+ * Store an answer under its key, in whatever transaction is open. With
+ * expired, the key's old answer (past ttl_s) goes first: keys are
+ * reusable after expiry.
+ */
+enum db_status
+db_idem_store(struct db *db, const unsigned char *key_hash,
+    const struct db_idem *row, int expired, unsigned int ttl_s)
+{
+	MYSQL_BIND	 params[4];
+	unsigned long	 lens[4];
+	unsigned int	 status = row->status;
+	enum db_status	 st;
+
+	memset(params, 0, sizeof(params));
+	if (expired) {
+		db_bind_bytes(&params[0], key_hash, DB_HASH_BYTES, &lens[0]);
+		db_bind_uint(&params[1], &ttl_s);
+		if ((st = db_execute(db, STMT_IDEM_EXPIRE, params)) != DB_OK)
+			return (st);
+		memset(params, 0, sizeof(params));
+	}
+	db_bind_bytes(&params[0], key_hash, DB_HASH_BYTES, &lens[0]);
+	db_bind_bytes(&params[1], row->fingerprint, DB_HASH_BYTES, &lens[1]);
+	db_bind_uint(&params[2], &status);
+	db_bind_bytes(&params[3], row->body, row->body_len, &lens[3]);
+	return (db_execute(db, STMT_IDEM_STORE, params));
+}
+
+/* Delete up to limit answers older than ttl_s; *deleted says how many. */
+enum db_status
+db_idem_purge(struct db *db, unsigned int ttl_s, unsigned int limit,
+    unsigned long *deleted)
+{
+	MYSQL_BIND	 params[2];
+	enum db_status	 st;
+
+	*deleted = 0;
+	memset(params, 0, sizeof(params));
+	db_bind_uint(&params[0], &ttl_s);
+	db_bind_uint(&params[1], &limit);
+	if ((st = db_execute(db, STMT_IDEM_PURGE, params)) != DB_OK)
+		return (st);
+	*deleted = (unsigned long)mysql_stmt_affected_rows(
+	    db->stmt[STMT_IDEM_PURGE]);
+	return (DB_OK);
 }

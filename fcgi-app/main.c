@@ -14,12 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
 #ifdef REGONCE_TEST_BUILD
 #include "hooks.h"
 #endif
+
+#define IDEM_PURGE_EVERY_S	60
 
 static volatile sig_atomic_t	stop_requested;
 
@@ -109,6 +112,7 @@ main(int argc, char *argv[])
 	const char	*path = getenv("REGONCE_CONF");
 	char		 err[CONFIG_ERR_MAX];
 	unsigned long	 served = 0;
+	time_t		 last_purge = 0;
 	int		 ch, check_only = 0, dump_only = 0, rc;
 	static const struct option long_options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -207,6 +211,11 @@ main(int argc, char *argv[])
 		req_handle(&req, db, &cfg);
 		FCGX_Finish_r(&req);
 		log_set_request(0);
+		/* Expired Idempotency-Keys go between requests, once a minute. */
+		if (time(NULL) - last_purge >= IDEM_PURGE_EVERY_S) {
+			idem_purge(db, &cfg);
+			last_purge = time(NULL);
+		}
 	}
 	log_info("worker stopping after %lu requests", served);
 	db_free(db);

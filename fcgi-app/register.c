@@ -23,12 +23,14 @@
 #else
 #define TEST_HOOK_BEFORE_INSERT(cfg)		do { } while (0)
 #define TEST_HOOK_BEFORE_COMMIT(openid, len)	do { } while (0)
+#define TEST_HOOK_AFTER_COMMIT(openid, len)	do { } while (0)
 #endif
 
 /* What one attempt came to. */
 enum reg_step {
 	STEP_DONE,	/* out->result is final */
 	STEP_INSERTED,	/* the row is written, not yet committed */
+	STEP_NEXT,	/* go on to the next step */
 	STEP_RETRY,	/* deadlock or lock wait timeout: try again */
 	STEP_LOST	/* connection lost: reconnect, try again */
 };
@@ -49,6 +51,9 @@ struct reg_ctx {
 	struct reg_trace	 trace;
 	int64_t			 deadline;	/* the request's time budget */
 	int			 unknown;	/* a COMMIT was sent, not answered */
+	const struct reg_idem	*idem;		/* NULL: no Idempotency-Key */
+	int			 idem_expired;	/* its old answer is past TTL */
+	int			 idem_locked;	/* its named lock is ours */
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
 };
 
@@ -63,6 +68,9 @@ static const char *const reg_result_names[] = {
 	[REG_DB_UNAVAILABLE] = "db_unavailable",
 	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
 	[REG_EXPIRED] = "expired",
+	[REG_REPLAYED] = "replayed",
+	[REG_KEY_IN_USE] = "key_in_use",
+	[REG_KEY_REUSED] = "key_reused",
 	[REG_INTERNAL] = "internal",
 };
 
@@ -229,8 +237,72 @@ reg_insert(struct reg_ctx *ctx)
 }
 
 /*
+ * The transaction: [SELECT ... FOR UPDATE] -> INSERT -> the key's answer
+ * -> COMMIT, and ROLLBACK on every other way out. "created" is said only
+ * once COMMIT has returned; a COMMIT whose answer is lost may have landed.
+ */
+static enum reg_step
+reg_transaction(struct reg_ctx *ctx, int for_update)
+{
+	const struct reg_input	*in = ctx->in;
+	struct reg_outcome	 created;
+	struct db_user		 user;
+	enum reg_step		 step;
+	enum db_status		 st;
+	int			 in_txn = 0, found;
+
+	if ((st = db_begin(ctx->db)) != DB_OK)
+		return (reg_db_failed(ctx, st, "begin"));
+	in_txn = 1;
+	if (for_update) {
+		if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1,
+		    &user, &found)) != DB_OK) {
+			step = reg_db_failed(ctx, st, "select for update");
+			goto out;
+		}
+		if (found) {
+			step = reg_found(ctx, &user);
+			goto out;
+		}
+	}
+	/* "exists" here means someone without our lock got there first. */
+	if ((step = reg_insert(ctx)) != STEP_INSERTED)
+		goto out;
+	/* The key's answer lands with the row, or neither does. */
+	if (ctx->idem != NULL) {
+		memset(&created, 0, sizeof(created));
+		created.result = REG_CREATED;
+		created.user_id = ctx->out->user_id;
+		if ((st = idem_save(ctx->db, ctx->cfg, ctx->idem, &created,
+		    ctx->idem_expired)) != DB_OK) {
+			step = reg_db_failed(ctx, st, "store the key's answer");
+			goto out;
+		}
+	}
+	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
+	if ((st = db_commit(ctx->db)) != DB_OK) {
+		if (st == DB_LOST)
+			ctx->unknown = 1;
+		step = reg_db_failed(ctx, st, "commit");
+		goto out;
+	}
+	in_txn = 0;
+	TEST_HOOK_AFTER_COMMIT(in->openid, in->openid_len);
+	step = reg_done(ctx, REG_CREATED, NULL);
+out:
+	/* A lost connection already took the transaction with it. */
+	if (in_txn && step != STEP_LOST && db_rollback(ctx->db) != DB_OK) {
+		reg_trace_errno(ctx);
+		log_warn("rollback: error %u: %s", db_errno(ctx->db),
+		    db_error(ctx->db));
+	}
+	return (step);
+}
+
+/*
  * unique: INSERT alone, the UNIQUE index answers duplicates. In
- * autocommit the INSERT is its own transaction: inserted is committed.
+ * autocommit the INSERT is its own transaction, one round trip; with an
+ * Idempotency-Key its answer must join it, so it runs in one.
  */
 static enum reg_step
 reg_insert_unlocked(struct reg_ctx *ctx)
@@ -238,6 +310,8 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 	enum reg_step	step;
 
 	TEST_HOOK_BEFORE_INSERT(ctx->cfg);
+	if (ctx->idem != NULL)
+		return (reg_transaction(ctx, 0));
 	if ((step = reg_insert(ctx)) == STEP_INSERTED)
 		return (reg_done(ctx, REG_CREATED, NULL));
 	/* The INSERT was its own COMMIT: it may have landed. */
@@ -258,12 +332,10 @@ reg_insert_locked(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
 	char			 lock_name[REG_LOCK_NAME_MAX];
-	struct db_user		 user;
 	enum db_lock_answer	 released;
 	enum reg_step		 step;
 	enum db_status		 st;
 	int64_t			 wait_ms;
-	int			 in_txn = 0, found;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
 	    sizeof(lock_name)) == -1)
@@ -292,49 +364,59 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}
-	/* From here on the lock is ours: every path ends at out. */
-
-	if ((st = db_begin(ctx->db)) != DB_OK) {
-		step = reg_db_failed(ctx, st, "begin");
-		goto out;
-	}
-	in_txn = 1;
-	if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1, &user,
-	    &found)) != DB_OK) {
-		step = reg_db_failed(ctx, st, "select for update");
-		goto out;
-	}
-	if (found) {
-		step = reg_found(ctx, &user);
-		goto out;
-	}
-	/* "exists" here means someone without our lock got there first. */
-	if ((step = reg_insert(ctx)) != STEP_INSERTED)
-		goto out;
-	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
-	if ((st = db_commit(ctx->db)) != DB_OK) {
-		/* Lost after COMMIT was sent: it may have landed. */
-		if (st == DB_LOST)
-			ctx->unknown = 1;
-		step = reg_db_failed(ctx, st, "commit");
-		goto out;
-	}
-	in_txn = 0;
-	step = reg_done(ctx, REG_CREATED, NULL);
-out:
-	/* A lost connection already took the transaction and lock with it. */
+	step = reg_transaction(ctx, 1);
+	/* A lost connection already took the lock with it. */
 	if (step == STEP_LOST)
 		return (step);
-	if (in_txn && db_rollback(ctx->db) != DB_OK) {
-		reg_trace_errno(ctx);
-		log_warn("rollback: error %u: %s", db_errno(ctx->db),
-		    db_error(ctx->db));
-	}
 	st = db_release_lock(ctx->db, lock_name, &released);
 	if (st != DB_OK || released != LOCK_ONE)
 		log_warn("release_lock %s: answer %s, error %u", lock_name,
 		    db_lock_answer_name(released), db_errno(ctx->db));
 	return (step);
+}
+
+/*
+ * A keyed request's first step: the key's lock and its stored answer
+ * (idempotency.c). STEP_NEXT: no answer yet, go on and store one.
+ */
+static enum reg_step
+reg_idem_begin(struct reg_ctx *ctx)
+{
+	enum idem_verdict	verdict;
+	enum db_status		st;
+
+	if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
+	    &ctx->out->stored)) != DB_OK)
+		return (reg_db_failed(ctx, st, "idempotency key"));
+	if (verdict == IDEM_IN_USE)
+		return (reg_done(ctx, REG_KEY_IN_USE,
+		    "a request with this Idempotency-Key is still running"));
+	ctx->idem_locked = 1;
+	switch (verdict) {
+	case IDEM_REPLAY:
+		return (reg_done(ctx, REG_REPLAYED, NULL));
+	case IDEM_REUSED:
+		return (reg_done(ctx, REG_KEY_REUSED, "this Idempotency-Key "
+		    "was used with another request"));
+	case IDEM_EXPIRED:
+		ctx->idem_expired = 1;
+		break;
+	default:
+		break;
+	}
+	return (STEP_NEXT);
+}
+
+/* Store a keyed answer that wrote nothing (exists, invalid): autocommit. */
+static void
+reg_idem_store_plain(struct reg_ctx *ctx)
+{
+	if (idem_save(ctx->db, ctx->cfg, ctx->idem, ctx->out,
+	    ctx->idem_expired) != DB_OK) {
+		reg_trace_errno(ctx);
+		log_warn("storing the key's answer: error %u: %s",
+		    db_errno(ctx->db), db_error(ctx->db));
+	}
 }
 
 /* One attempt: pre-check, hash once, then the strategy's insert. */
@@ -343,10 +425,21 @@ reg_attempt(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
 	struct db_user		 user;
+	enum reg_step		 step;
 	enum db_status		 st;
 	const char		*cause;
 	int			 found;
 
+	if (ctx->idem != NULL && !ctx->idem_locked) {
+		if ((step = reg_idem_begin(ctx)) != STEP_NEXT)
+			return (step);
+		/* Keyed: even a refusal is an answer to store. */
+		if (reg_validate(ctx->cfg, in, &ctx->out->field,
+		    &ctx->out->reason) == -1) {
+			ctx->out->result = REG_INVALID;
+			return (STEP_DONE);
+		}
+	}
 	/* Most repeats end here: no lock, no hashing. */
 	st = db_find_user(ctx->db, in->openid, in->openid_len, 0, &user,
 	    &found);
@@ -366,6 +459,14 @@ reg_attempt(struct reg_ctx *ctx)
 	if (ctx->cfg->strategy == STRATEGY_NAMED_LOCK)
 		return (reg_insert_locked(ctx));
 	return (reg_insert_unlocked(ctx));
+}
+
+/* Does this result say what happened to the row (no "unknown" left)? */
+static int
+reg_known(const struct reg_outcome *out)
+{
+	return (out->result == REG_CREATED || out->result == REG_EXISTS ||
+	    out->result == REG_REPLAYED);
 }
 
 /* Sleep for ms milliseconds. */
@@ -428,7 +529,7 @@ reg_log(const struct reg_ctx *ctx)
  */
 void
 reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
-    int64_t deadline, struct reg_outcome *out)
+    const struct reg_idem *idem, int64_t deadline, struct reg_outcome *out)
 {
 	struct reg_ctx	ctx;
 	enum reg_step	step;
@@ -443,8 +544,11 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	if (deadline == DEADLINE_NONE)
 		deadline = deadline_at(0, cfg->request_timeout_ms);
 	ctx.deadline = deadline;
+	ctx.idem = idem;
 	ctx.trace.lock = LOCK_NOT_ASKED;
-	if (reg_validate(cfg, in, &out->field, &out->reason) == -1) {
+	/* Without a key, bad input touches nothing (keyed: reg_attempt). */
+	if (idem == NULL &&
+	    reg_validate(cfg, in, &out->field, &out->reason) == -1) {
 		out->result = REG_INVALID;
 		return;
 	}
@@ -456,16 +560,17 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 			reg_trace_errno(&ctx);
 		else
 			step = reg_attempt(&ctx);
-		if (step == STEP_DONE && (!ctx.unknown ||
-		    out->result == REG_CREATED || out->result == REG_EXISTS))
+		/* A lost connection took the key's lock with it. */
+		if (step == STEP_LOST)
+			ctx.idem_locked = 0;
+		if (step == STEP_DONE && (!ctx.unknown || reg_known(out)))
 			break;
 		if (!ctx.unknown && out->attempts >= cfg->retry_max)
 			break;
 		if (!reg_backoff(&ctx, out->attempts))
 			break;
 	}
-	if (ctx.unknown && (step != STEP_DONE ||
-	    (out->result != REG_CREATED && out->result != REG_EXISTS)))
+	if (ctx.unknown && (step != STEP_DONE || !reg_known(out)))
 		reg_done(&ctx, REG_OUTCOME_UNKNOWN, "the database stopped "
 		    "answering after COMMIT was sent");
 	else if (step == STEP_RETRY)
@@ -474,6 +579,12 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	else if (step == STEP_LOST)
 		reg_done(&ctx, REG_DB_UNAVAILABLE,
 		    "the database is unreachable");
+	if (ctx.idem_locked) {
+		/* "created" was stored with its row; these wrote nothing. */
+		if (out->result == REG_EXISTS || out->result == REG_INVALID)
+			reg_idem_store_plain(&ctx);
+		idem_end(db, idem);
+	}
 	db_set_deadline(db, DEADLINE_NONE);
 	pw_wipe(ctx.hash, sizeof(ctx.hash));
 	reg_log(&ctx);

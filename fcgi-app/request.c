@@ -7,6 +7,7 @@
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -339,6 +340,76 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 	return (0);
 }
 
+/*
+ * An Idempotency-Key value: an RFC 8941 sf-string, quoted, with \" and
+ * \\ the only escapes, holding 1 to 255 printable ASCII characters. The
+ * characters go to key (REQ_KEY_MAX + 1 bytes), their count to *len.
+ */
+int
+req_idem_key(const char *value, char *key, size_t *len)
+{
+	const char	*p = value;
+	size_t		 n = 0;
+
+	if (value == NULL || *p++ != '"')
+		return (-1);
+	for (; *p != '"'; p++) {
+		if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+			p++;
+		else if (*p < 0x20 || *p > 0x7e || *p == '\\')
+			return (-1);
+		if (n == REQ_KEY_MAX)
+			return (-1);
+		key[n++] = *p;
+	}
+	if (n == 0 || p[1] != '\0')
+		return (-1);
+	key[n] = '\0';
+	*len = n;
+	return (0);
+}
+
+/* SHA-256 over the given pieces, one after another. */
+static int
+req_sha256(unsigned char *out, const void *a, size_t alen, const void *b,
+    size_t blen, const void *c, size_t clen)
+{
+	EVP_MD_CTX	*md;
+	int		 ok;
+
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return (-1);
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, a, alen) == 1 &&
+	    EVP_DigestUpdate(md, b, blen) == 1 &&
+	    EVP_DigestUpdate(md, c, clen) == 1 &&
+	    EVP_DigestFinal_ex(md, out, NULL) == 1;
+	EVP_MD_CTX_free(md);
+	return (ok ? 0 : -1);
+}
+
+/* The answer's details, from a registration's outcome. */
+static void
+req_detail_of(const struct reg_outcome *outcome, struct resp_detail *detail)
+{
+	detail->user_id = outcome->user_id;
+	detail->field = outcome->field;
+	detail->message = outcome->result == REG_INVALID ? outcome->reason :
+	    NULL;
+}
+
+/* What a keyed request stores: the answer this layer gives an outcome. */
+static int
+req_render(const struct reg_outcome *outcome, struct db_idem *row)
+{
+	struct resp_detail	detail;
+
+	memset(&detail, 0, sizeof(detail));
+	req_detail_of(outcome, &detail);
+	return (resp_render(resp_kind_of(outcome->result), &detail,
+	    &row->status, row->body, sizeof(row->body), &row->body_len));
+}
+
 /* Write an answer; a failed write means nginx has gone, nothing to do. */
 static int
 req_send(FCGX_Request *req, enum resp_kind kind,
@@ -348,17 +419,21 @@ req_send(FCGX_Request *req, enum resp_kind kind,
 	    "\r\nContent-Type: application/json; charset=utf-8\r\n\r\n"
 	    "{\"code\":-5,\"error\":\"internal_error\","
 	    "\"message\":\"out of memory\"}\n";
+	const struct db_idem	*stored = detail->replay;
 	char			*text;
 	size_t			 len;
 
-	if ((text = resp_build(kind, detail, &len)) == NULL) {
+	/* A replay is the stored answer, byte for byte. */
+	text = stored != NULL ? resp_replay(stored->status, stored->body,
+	    stored->body_len, &len) : resp_build(kind, detail, &len);
+	if (text == NULL) {
 		FCGX_PutStr(fallback, (int)sizeof(fallback) - 1, req->out);
 		return (500);
 	}
 	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
 		log_warn("response write failed: client gone");
 	free(text);
-	return (resp_status(kind));
+	return (stored != NULL ? (int)stored->status : resp_status(kind));
 }
 
 /*
@@ -429,17 +504,30 @@ req_wipe_password(json_object *root)
 	json_object_put(root);
 }
 
-/* POST /register with a body of len bytes, answered before deadline. */
+/*
+ * POST /register with a body of len bytes, answered before deadline. The
+ * outcome lives in *outcome, where a replayed answer is kept.
+ */
 static enum resp_kind
 req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
-    size_t len, int64_t deadline, struct resp_detail *detail)
+    const struct req_head *head, size_t len, int64_t deadline,
+    struct reg_outcome *outcome, struct resp_detail *detail)
 {
 	struct reg_input	 in;
-	struct reg_outcome	 outcome;
+	struct reg_idem		 idem;
 	json_object		*root = NULL;
 	enum resp_kind		 kind;
-	char			*buf;
+	const char		*header = NULL;
+	char			*buf, key[REQ_KEY_MAX + 1];
+	size_t			 key_len = 0;
 
+	if (cfg->idempotency != IDEM_MODE_OFF)
+		header = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", req->envp);
+	if (header == NULL && cfg->idempotency == IDEM_MODE_REQUIRED)
+		return (RESP_KEY_REQUIRED);
+	if (header != NULL && (req_idem_key(header, key, &key_len) == -1 ||
+	    req_sha256(idem.key_hash, key, key_len, "", 0, "", 0) == -1))
+		return (RESP_KEY_INVALID);
 	/* len <= max_body_bytes: checked before this allocation. */
 	if ((buf = malloc(len + 1)) == NULL)
 		return (RESP_INTERNAL);
@@ -450,11 +538,22 @@ req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
 	}
 	if (req_parse_body(buf, len, &in, &root, &kind, detail) == -1)
 		goto out;
-	reg_user(db, cfg, &in, deadline, &outcome);
-	kind = resp_kind_of(outcome.result);
-	detail->user_id = outcome.user_id;
-	detail->field = outcome.field;
-	detail->message = outcome.result == REG_INVALID ? outcome.reason : NULL;
+	if (header != NULL) {
+		/* The request's fingerprint: method, path and body. */
+		idem.render = req_render;
+		if (req_sha256(idem.fingerprint, head->method,
+		    strlen(head->method) + 1, head->uri, strlen(head->uri) + 1,
+		    buf, len) == -1) {
+			kind = RESP_INTERNAL;
+			goto out;
+		}
+	}
+	reg_user(db, cfg, &in, header != NULL ? &idem : NULL, deadline,
+	    outcome);
+	kind = resp_kind_of(outcome->result);
+	req_detail_of(outcome, detail);
+	if (outcome->result == REG_REPLAYED)
+		detail->replay = &outcome->stored;
 out:
 	/* The clear password is in the body and the JSON tree: wipe both. */
 	pw_wipe(buf, len);
@@ -469,6 +568,7 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 {
 	struct req_head		 head;
 	struct resp_detail	 detail;
+	struct reg_outcome	 outcome;
 	enum req_route		 route;
 	enum resp_kind		 kind;
 	size_t			 len;
@@ -501,8 +601,8 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 			/* Waited too long in the queue: touch nothing. */
 			kind = RESP_EXPIRED;
 		else
-			kind = req_register(req, db, cfg, len, deadline,
-			    &detail);
+			kind = req_register(req, db, cfg, &head, len,
+			    deadline, &outcome, &detail);
 	}
 	status = req_send(req, kind, &detail);
 	log_info("%s %.200s -> %d", head.method != NULL ? head.method : "-",

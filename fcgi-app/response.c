@@ -49,6 +49,18 @@ static const struct resp_row resp_table[RESP__COUNT] = {
 	[RESP_EXPIRED] = { 503, "Service Unavailable", -4, "request_expired",
 	    "the request waited past its time budget; nothing was written; "
 	    "retry", "1" },
+	[RESP_KEY_INVALID] = { 400, "Bad Request", -2, "invalid_idempotency_key",
+	    "Idempotency-Key must be a quoted string of 1 to 255 printable "
+	    "ASCII characters", NULL },
+	[RESP_KEY_REQUIRED] = { 400, "Bad Request", -2,
+	    "idempotency_key_required", "this endpoint requires an "
+	    "Idempotency-Key header", NULL },
+	[RESP_KEY_IN_USE] = { 409, "Conflict", -3, "idempotency_key_in_use",
+	    "a request with this Idempotency-Key is still running; retry",
+	    "1" },
+	[RESP_KEY_REUSED] = { 422, "Unprocessable Content", -2,
+	    "idempotency_key_reused", "this Idempotency-Key was used with "
+	    "another request", NULL },
 	[RESP_INTERNAL] = { 500, "Internal Server Error", -5, "internal_error",
 	    "internal error; it has been logged", NULL },
 	[RESP_HEALTH_OK] = { 200, "OK", 0, NULL, NULL, NULL },
@@ -75,6 +87,11 @@ resp_kind_of(enum reg_result result)
 		return (RESP_OUTCOME_UNKNOWN);
 	case REG_EXPIRED:
 		return (RESP_EXPIRED);
+	case REG_KEY_IN_USE:
+		return (RESP_KEY_IN_USE);
+	case REG_KEY_REUSED:
+		return (RESP_KEY_REUSED);
+	case REG_REPLAYED:	/* the stored answer is sent as it is */
 	case REG_INTERNAL:
 		break;
 	}
@@ -121,6 +138,49 @@ resp_body(enum resp_kind kind, const struct resp_detail *detail)
 	return (body);
 }
 
+/* Headers, blank line and body of one response, in a string to free. */
+static char *
+resp_frame(int status, const char *status_text, const char *extra,
+    const char *body, size_t body_len, size_t *len)
+{
+	char	*out = NULL;
+	int	 n;
+
+	n = asprintf(&out, "Status: %d %s\r\n"
+	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Cache-Control: no-store\r\n"
+	    "%s\r\n%.*s", status, status_text, extra, (int)body_len, body);
+	if (n < 0)
+		return (NULL);
+	*len = (size_t)n;
+	return (out);
+}
+
+/*
+ * The JSON body (with its newline) of an answer into buf, and its status:
+ * what an Idempotency-Key stores. -1 if it does not fit.
+ */
+int
+resp_render(enum resp_kind kind, const struct resp_detail *detail,
+    unsigned int *status, char *buf, size_t size, size_t *len)
+{
+	json_object	*body;
+	const char	*text;
+	int		 n;
+
+	if ((body = resp_body(kind, detail)) == NULL)
+		return (-1);
+	text = json_object_to_json_string_ext(body,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	n = snprintf(buf, size, "%s\n", text != NULL ? text : "{}");
+	json_object_put(body);
+	if (n < 0 || (size_t)n >= size)
+		return (-1);
+	*status = (unsigned int)resp_table[kind].status;
+	*len = (size_t)n;
+	return (0);
+}
+
 /*
  * The whole CGI response (headers, blank line, body) for an answer, in a
  * string the caller frees; its length goes to *len. NULL: out of memory.
@@ -129,30 +189,36 @@ char *
 resp_build(enum resp_kind kind, const struct resp_detail *detail, size_t *len)
 {
 	const struct resp_row	*row = &resp_table[kind];
-	json_object		*body;
-	const char		*text;
-	char			 extra[128] = "";
-	char			*out = NULL;
-	int			 n;
+	char			 body[2048], extra[128] = "";
+	unsigned int		 status;
+	size_t			 body_len;
 
-	if ((body = resp_body(kind, detail)) == NULL)
+	if (resp_render(kind, detail, &status, body, sizeof(body),
+	    &body_len) == -1)
 		return (NULL);
-	text = json_object_to_json_string_ext(body,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	if (row->retry_after != NULL)
 		snprintf(extra, sizeof(extra), "Retry-After: %s\r\n",
 		    row->retry_after);
 	else if (kind == RESP_METHOD_NOT_ALLOWED && detail != NULL &&
 	    detail->allow != NULL)
 		snprintf(extra, sizeof(extra), "Allow: %s\r\n", detail->allow);
-	n = asprintf(&out, "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
-	    "Cache-Control: no-store\r\n"
-	    "%s\r\n%s\n", row->status, row->status_text, extra,
-	    text != NULL ? text : "{}");
-	json_object_put(body);
-	if (n < 0)
-		return (NULL);
-	*len = (size_t)n;
-	return (out);
+	return (resp_frame(row->status, row->status_text, extra, body,
+	    body_len, len));
+}
+
+/* A stored answer, byte for byte, marked as a replay. */
+char *
+resp_replay(unsigned int status, const char *body, size_t body_len,
+    size_t *len)
+{
+	const char	*status_text = "OK";
+	size_t		 i;
+
+	for (i = 0; i < RESP__COUNT; i++)
+		if ((unsigned int)resp_table[i].status == status) {
+			status_text = resp_table[i].status_text;
+			break;
+		}
+	return (resp_frame((int)status, status_text,
+	    "Idempotency-Replayed: true\r\n", body, body_len, len));
 }

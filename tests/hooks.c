@@ -3,12 +3,13 @@
  * hooks.h): the naive strategy's delay, a loud start-up warning, and the
  * pause point between INSERT and COMMIT.
  *
- * The pause point lets a fault test stop a registration while it holds the
- * named lock and an open transaction, and kill or signal the worker at
- * exactly that moment. With REGONCE_TEST_PAUSE_DIR set: if
- * DIR/pause.OPENID exists when the registration of OPENID reaches it, the
- * worker writes its PID to DIR/paused.OPENID and waits until
- * DIR/pause.OPENID is removed.
+ * The pause points let a fault test stop a registration while it holds the
+ * named lock and an open transaction ("pause", before COMMIT), or once it
+ * has committed and not yet answered ("pause-after"), and kill or signal
+ * the worker at exactly that moment. With REGONCE_TEST_PAUSE_DIR set: if
+ * DIR/POINT.OPENID exists when the registration of OPENID reaches POINT,
+ * the worker writes its PID to DIR/paused.OPENID and waits until
+ * DIR/POINT.OPENID is removed.
  */
 #include "config.h"
 
@@ -47,9 +48,9 @@ test_hook_before_insert(const struct config *cfg)
 		continue;
 }
 
-/* Wait at the pause point if the test asked for it. */
+/* Wait at pause point "point" if the test asked for it. */
 void
-test_hook_pause(const char *openid, size_t len)
+test_hook_pause(const char *point, const char *openid, size_t len)
 {
 	const char	*dir = getenv("REGONCE_TEST_PAUSE_DIR");
 	char		 gate[PATH_MAX], mark[PATH_MAX], tmp[PATH_MAX];
@@ -58,7 +59,8 @@ test_hook_pause(const char *openid, size_t len)
 
 	if (dir == NULL || *dir == '\0' || len > 64 || memchr(openid, '/', len) != NULL)
 		return;
-	snprintf(gate, sizeof(gate), "%s/pause.%.*s", dir, (int)len, openid);
+	snprintf(gate, sizeof(gate), "%s/%s.%.*s", dir, point, (int)len,
+	    openid);
 	if (access(gate, F_OK) != 0)
 		return;
 	snprintf(mark, sizeof(mark), "%s/paused.%.*s", dir, (int)len, openid);
@@ -68,7 +70,7 @@ test_hook_pause(const char *openid, size_t len)
 		fclose(fp);
 		rename(tmp, mark);	/* the test sees the whole PID or none */
 	}
-	log_warn("test hook: paused %.*s before COMMIT", (int)len, openid);
+	log_warn("test hook: paused %.*s at %s", (int)len, openid, point);
 	while (access(gate, F_OK) == 0)
 		nanosleep(&tick, NULL);
 	log_warn("test hook: resumed %.*s", (int)len, openid);

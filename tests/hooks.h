@@ -6,7 +6,8 @@
  * - strategy = naive: check-then-insert without a lock, the original bug,
  *   with naive_delay_ms between the check and the insert;
  * - db_isolation = repeatable_read: the gap-lock deadlock control;
- * - a pause point between INSERT and COMMIT for the fault tests.
+ * - pause points between INSERT and COMMIT, and after COMMIT before the
+ *   answer, for the fault tests.
  */
 #ifndef REGONCE_HOOKS_H
 #define REGONCE_HOOKS_H
@@ -17,9 +18,11 @@ struct config;
 
 void	test_build_warn(const struct config *);
 void	test_hook_before_insert(const struct config *);
-void	test_hook_pause(const char *, size_t);
+void	test_hook_pause(const char *, const char *, size_t);
 
 #define TEST_HOOK_BEFORE_INSERT(cfg)		test_hook_before_insert(cfg)
-#define TEST_HOOK_BEFORE_COMMIT(openid, len)	test_hook_pause(openid, len)
+#define TEST_HOOK_BEFORE_COMMIT(openid, len)	test_hook_pause("pause", openid, len)
+#define TEST_HOOK_AFTER_COMMIT(openid, len) \
+	test_hook_pause("pause-after", openid, len)
 
 #endif /* REGONCE_HOOKS_H */

@@ -318,6 +318,13 @@ mysql_stmt_error(MYSQL_STMT *stmt)
 }
 
 my_ulonglong
+mysql_stmt_affected_rows(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	return (0);
+}
+
+my_ulonglong
 mysql_stmt_insert_id(MYSQL_STMT *stmt)
 {
 	(void)stmt;

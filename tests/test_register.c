@@ -89,9 +89,15 @@ db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
     enum db_lock_answer *answer)
 {
 	(void)db;
-	assert_memory_equal(name, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
-	/* lock_timeout_ms, or less when the budget is short. */
-	assert_in_range(timeout_ms, 1, 3000);
+	if (strncmp(name, "regonce-key:", 12) == 0)
+		/* An Idempotency-Key's lock is never waited for. */
+		assert_int_equal(timeout_ms, 0);
+	else {
+		assert_memory_equal(name, REG_LOCK_PREFIX,
+		    strlen(REG_LOCK_PREFIX));
+		/* lock_timeout_ms, or less when the budget is short. */
+		assert_in_range(timeout_ms, 1, 3000);
+	}
 	*answer = mock_type(enum db_lock_answer);
 	return (scripted(mock_type(enum db_status)));
 }
@@ -111,6 +117,46 @@ db_lock_answer_name(enum db_lock_answer answer)
 {
 	(void)answer;
 	return ("-");
+}
+
+/* The key's stored answer, if the script says there is one. */
+static struct db_idem	stored_answer;
+static struct db_idem	saved_answer;
+
+enum db_status
+db_idem_find(struct db *db, const unsigned char *key_hash,
+    unsigned int ttl_s, struct db_idem *row, int *found)
+{
+	(void)db;
+	(void)key_hash;
+	(void)ttl_s;
+	*found = mock_type(int);
+	*row = stored_answer;
+	return (scripted(mock_type(enum db_status)));
+}
+
+enum db_status
+db_idem_store(struct db *db, const unsigned char *key_hash,
+    const struct db_idem *row, int expired, unsigned int ttl_s)
+{
+	(void)db;
+	(void)key_hash;
+	(void)expired;
+	(void)ttl_s;
+	function_called();
+	saved_answer = *row;
+	return (DB_OK);
+}
+
+enum db_status
+db_idem_purge(struct db *db, unsigned int ttl_s, unsigned int limit,
+    unsigned long *deleted)
+{
+	(void)db;
+	(void)ttl_s;
+	(void)limit;
+	*deleted = 0;
+	return (DB_OK);
 }
 
 void
@@ -199,6 +245,8 @@ setup(void **state)
 	log_open("-", LOG_LEVEL_ERROR);
 	fake_connected = 1;
 	inserted_hash[0] = '\0';
+	memset(&stored_answer, 0, sizeof(stored_answer));
+	memset(&saved_answer, 0, sizeof(saved_answer));
 	return (0);
 }
 
@@ -214,7 +262,7 @@ test_created(void **state)
 	will_return(db_insert_user, DB_OK);
 	will_return(db_commit, DB_OK);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 99);
 	assert_int_equal(out.attempts, 1);
@@ -228,7 +276,7 @@ test_exists_precheck(void **state)
 
 	(void)state;
 	find(0, 1, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	assert_string_equal(inserted_hash, "");
 }
@@ -246,7 +294,7 @@ test_exists_under_lock(void **state)
 	find(1, 1, DB_OK);
 	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -261,7 +309,7 @@ test_duplicate_is_exists(void **state)
 	will_return(db_insert_user, DB_DUPLICATE);
 	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -280,7 +328,7 @@ test_deadlock_retried(void **state)
 	will_return(db_insert_user, DB_OK);
 	will_return(db_commit, DB_OK);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.attempts, 2);
 }
@@ -299,7 +347,7 @@ test_deadlock_exhausted(void **state)
 		expect_function_call(db_rollback);
 		expect_function_call(db_release_lock);
 	}
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 	assert_int_equal(out.attempts, 3);
 }
@@ -313,7 +361,7 @@ test_lock_timeout_busy(void **state)
 	(void)state;
 	find(0, 0, DB_OK);
 	lock(LOCK_ZERO, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 }
 
@@ -326,7 +374,7 @@ test_lock_null_unavailable(void **state)
 	(void)state;
 	find(0, 0, DB_OK);
 	lock(LOCK_NULL, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 }
 
@@ -346,7 +394,7 @@ test_lost_at_commit_is_created_once(void **state)
 	will_return(db_commit, DB_LOST);
 	will_return(db_reconnect, DB_OK);
 	find(0, FOUND_OURS, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 7);
 	assert_int_equal(out.attempts, 2);
@@ -371,7 +419,7 @@ test_lost_commit_chased_past_retry_max(void **state)
 		will_return(db_reconnect, DB_LOST);
 	will_return(db_reconnect, DB_OK);
 	find(0, FOUND_OURS, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.attempts, 7);
 }
@@ -387,7 +435,7 @@ test_lost_commit_budget_spent(void **state)
 	will_return(db_insert_user, DB_OK);
 	will_return(db_commit, DB_LOST);
 	will_return_always(db_reconnect, DB_LOST);
-	reg_user(NULL, &cfg, &good, deadline_at(0, 400), &out);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 400), &out);
 	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
 	assert_true(out.attempts > 3);
 }
@@ -403,7 +451,7 @@ test_unique_lost_insert_unknown(void **state)
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_LOST);
 	will_return_always(db_reconnect, DB_LOST);
-	reg_user(NULL, &cfg, &good, deadline_at(0, 300), &out);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 300), &out);
 	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
 }
 
@@ -417,7 +465,7 @@ test_lost_before_commit_unavailable(void **state)
 	up_to_insert();
 	will_return(db_insert_user, DB_LOST);
 	will_return_always(db_reconnect, DB_LOST);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 	assert_int_equal(out.attempts, 3);
 }
@@ -430,7 +478,7 @@ test_no_time_for_lock(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
-	reg_user(NULL, &cfg, &good, deadline_at(0, 50), &out);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 50), &out);
 	assert_int_equal(out.result, REG_BUSY);
 }
 
@@ -444,7 +492,7 @@ test_lost_for_good(void **state)
 	find(0, 0, DB_LOST);
 	will_return(db_reconnect, DB_LOST);
 	will_return(db_reconnect, DB_LOST);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 	assert_int_equal(out.attempts, 3);
 }
@@ -459,7 +507,7 @@ test_reconnect_first(void **state)
 	fake_connected = 0;
 	will_return(db_reconnect, DB_OK);
 	find(0, 1, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
@@ -474,7 +522,7 @@ test_error_releases_lock(void **state)
 	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_ERROR);
 	expect_function_call(db_release_lock);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INTERNAL);
 }
 
@@ -488,12 +536,159 @@ test_unique_strategy(void **state)
 	cfg.strategy = STRATEGY_UNIQUE;
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_DUPLICATE);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_OK);
-	reg_user(NULL, &cfg, &good, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
+}
+
+/* --- Idempotency-Key ------------------------------------------------ */
+
+/* The web layer's answer, reduced to what the tests compare. */
+static int
+render(const struct reg_outcome *outcome, struct db_idem *row)
+{
+	row->status = outcome->result == REG_CREATED ? 200 : 299;
+	row->body_len = (size_t)snprintf(row->body, sizeof(row->body),
+	    "%s:%llu", reg_result_name(outcome->result),
+	    (unsigned long long)outcome->user_id);
+	return (0);
+}
+
+static struct reg_idem	key = { { 1 }, { 2 }, render };
+
+/* The key's lock, then its stored answer (found: 0 none, 1 this one). */
+static void
+key_begin(int found)
+{
+	lock(LOCK_ONE, DB_OK);
+	will_return(db_idem_find, found);
+	will_return(db_idem_find, DB_OK);
+}
+
+/* First use: the answer is stored inside the transaction, before COMMIT. */
+static void
+test_key_created_stored(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	key_begin(0);
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	expect_function_call(db_idem_store);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);	/* the openid's */
+	expect_function_call(db_release_lock);	/* the key's */
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_string_equal(saved_answer.body, "created:99");
+	assert_memory_equal(saved_answer.fingerprint, key.fingerprint,
+	    DB_HASH_BYTES);
+}
+
+/* The same key and fingerprint: the stored answer, nothing else runs. */
+static void
+test_key_replayed(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	memcpy(stored_answer.fingerprint, key.fingerprint, DB_HASH_BYTES);
+	stored_answer.status = 200;
+	stored_answer.body_len = 10;
+	memcpy(stored_answer.body, "created:42", 10);
+	key_begin(1);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_REPLAYED);
+	assert_memory_equal(out.stored.body, "created:42", 10);
+	assert_string_equal(inserted_hash, "");		/* no hashing */
+}
+
+/* The same key with another fingerprint: refused. */
+static void
+test_key_reused(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	memset(stored_answer.fingerprint, 9, DB_HASH_BYTES);
+	key_begin(1);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_KEY_REUSED);
+}
+
+/* A request with the key still runs: conflict, and its lock is not ours. */
+static void
+test_key_in_use(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	lock(LOCK_ZERO, DB_OK);
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_KEY_IN_USE);
+}
+
+/* "exists" wrote nothing, but its answer is stored for the retry. */
+static void
+test_key_exists_stored(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	key_begin(0);
+	find(0, 1, DB_OK);
+	expect_function_call(db_idem_store);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	assert_string_equal(saved_answer.body, "exists:0");
+}
+
+/* Keyed bad input is answered, and the answer stored, like any other. */
+static void
+test_key_invalid_stored(void **state)
+{
+	struct reg_input	bad = { "", 0, "n", 1, "12345678", 8 };
+	struct reg_outcome	out;
+
+	(void)state;
+	key_begin(0);
+	expect_function_call(db_idem_store);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_INVALID);
+}
+
+/*
+ * COMMIT's answer is lost; after the reconnect the key's stored answer is
+ * there (it landed with the row): the retry is its replay.
+ */
+static void
+test_key_lost_commit_replayed(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	key_begin(0);
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	expect_function_call(db_idem_store);
+	will_return(db_commit, DB_LOST);
+	will_return(db_reconnect, DB_OK);
+	memcpy(stored_answer.fingerprint, key.fingerprint, DB_HASH_BYTES);
+	stored_answer.body_len = 10;
+	memcpy(stored_answer.body, "created:99", 10);
+	key_begin(1);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_REPLAYED);
+	assert_memory_equal(out.stored.body, "created:99", 10);
 }
 
 /* --- validation and lock names ------------------------------------- */
@@ -603,7 +798,7 @@ test_invalid_touches_nothing(void **state)
 	struct reg_outcome	out;
 
 	(void)state;
-	reg_user(NULL, &cfg, &in, DEADLINE_NONE, &out);
+	reg_user(NULL, &cfg, &in, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INVALID);
 	assert_string_equal(out.field, "openid");
 }
@@ -659,6 +854,13 @@ main(void)
 		T(test_reconnect_first),
 		T(test_error_releases_lock),
 		T(test_unique_strategy),
+		T(test_key_created_stored),
+		T(test_key_replayed),
+		T(test_key_reused),
+		T(test_key_in_use),
+		T(test_key_exists_stored),
+		T(test_key_invalid_stored),
+		T(test_key_lost_commit_replayed),
 		T(test_validate_table),
 		T(test_validate_limits),
 		T(test_invalid_touches_nothing),

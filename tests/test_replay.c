@@ -96,8 +96,8 @@ test_tally_and_report(void **state)
 	struct replay_args	args = { .url = "u", .users = 2, .replays = 2,
 				    .concurrency = 4, .prefix = "p-" };
 	struct replay_result	res[4] = {
-		{ 0, 200, 0, "", 10 }, { 0, 200, 0, "", 20 },
-		{ 1, 200, -1, "", 30 }, { 1, 503, -3, "busy", 40 },
+		{ 0, 200, 0, "", 10, 0, 1 }, { 0, 200, 0, "", 20, 0, 1 },
+		{ 1, 200, -1, "", 30, 0, 2 }, { 1, 503, -3, "busy", 40, 0, 3 },
 	};
 	struct replay_report	rep;
 	json_object		*json, *member;
@@ -131,6 +131,37 @@ test_tally_and_report(void **state)
 	assert_int_equal(replay_exit_status(&rep), 1);
 }
 
+/*
+ * With --idempotency-key, replayed answers are no second creation, and a
+ * copy whose answer differs from its registration's first is counted.
+ */
+static void
+test_tally_keyed(void **state)
+{
+	struct replay_args	args = { .url = "u", .users = 2, .replays = 2,
+				    .concurrency = 4, .prefix = "p-",
+				    .idempotency_key = 1 };
+	struct replay_result	res[4] = {
+		{ 0, 200, 0, "", 10, 0, 7 }, { 0, 200, 0, "", 20, 1, 7 },
+		{ 1, 200, 0, "", 30, 0, 8 }, { 1, 200, 0, "", 40, 1, 9 },
+	};
+	struct replay_report	rep;
+
+	(void)state;
+	memset(&rep, 0, sizeof(rep));
+	replay_tally(&args, res, 4, &rep);
+	assert_int_equal(rep.created, 2);
+	assert_int_equal(rep.replayed, 2);
+	assert_int_equal(rep.openids_created_twice, 0);
+	assert_int_equal(rep.answers_differ, 1);	/* user 1's replay */
+	assert_int_equal(replay_exit_status(&rep), 1);
+	res[3].body_hash = 8;
+	memset(&rep, 0, sizeof(rep));
+	replay_tally(&args, res, 4, &rep);
+	assert_int_equal(rep.answers_differ, 0);
+	assert_int_equal(replay_exit_status(&rep), 0);
+}
+
 int
 main(void)
 {
@@ -139,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_tally_and_report),
+		cmocka_unit_test(test_tally_keyed),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

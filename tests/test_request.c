@@ -229,6 +229,40 @@ test_arrival(void **state)
 	assert_int_equal(req_arrival_ms("soon"), 0);
 }
 
+/* Idempotency-Key values: sf-strings of 1 to 255 printable characters. */
+static void
+test_idem_key(void **state)
+{
+	char	key[REQ_KEY_MAX + 1], long_value[REQ_KEY_MAX + 4];
+	size_t	len;
+
+	(void)state;
+	assert_int_equal(req_idem_key("\"abc-123\"", key, &len), 0);
+	assert_int_equal(len, 7);
+	assert_string_equal(key, "abc-123");
+	assert_int_equal(req_idem_key("\"a\\\"b\\\\c\"", key, &len), 0);
+	assert_string_equal(key, "a\"b\\c");
+	assert_int_equal(req_idem_key("\"with space\"", key, &len), 0);
+	assert_int_equal(req_idem_key("abc", key, &len), -1);
+	assert_int_equal(req_idem_key("\"\"", key, &len), -1);
+	assert_int_equal(req_idem_key("\"abc", key, &len), -1);
+	assert_int_equal(req_idem_key("\"abc\"x", key, &len), -1);
+	assert_int_equal(req_idem_key("\"a\\tb\"", key, &len), -1);
+	assert_int_equal(req_idem_key("\"a\tb\"", key, &len), -1);
+	assert_int_equal(req_idem_key("\"\xc3\xa9\"", key, &len), -1);
+	assert_int_equal(req_idem_key(NULL, key, &len), -1);
+	long_value[0] = '"';
+	memset(long_value + 1, 'k', REQ_KEY_MAX);
+	long_value[REQ_KEY_MAX + 1] = '"';
+	long_value[REQ_KEY_MAX + 2] = '\0';
+	assert_int_equal(req_idem_key(long_value, key, &len), 0);
+	assert_int_equal(len, REQ_KEY_MAX);
+	long_value[REQ_KEY_MAX + 1] = 'k';
+	long_value[REQ_KEY_MAX + 2] = '"';
+	long_value[REQ_KEY_MAX + 3] = '\0';
+	assert_int_equal(req_idem_key(long_value, key, &len), -1);
+}
+
 struct head_case {
 	const char	*method, *uri, *type, *length;
 	int		 rc;
@@ -293,6 +327,7 @@ main(void)
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_is_json),
 		cmocka_unit_test(test_arrival),
+		cmocka_unit_test(test_idem_key),
 		cmocka_unit_test(test_check_head_table),
 	};
 

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "app.h"
@@ -27,8 +28,18 @@
 struct xfer {
 	struct replay_result	*res;
 	struct curl_slist	*headers;
+	int			 replayed;	/* Idempotency-Replayed seen */
 	size_t			 len;
 	char			 body[BODY_MAX];
+};
+
+/* A keyed copy told "in use" goes again after this many seconds. */
+#define REPLAY_IN_USE_PAUSE	0.05
+
+/* Keyed copies waiting to be sent again, with when. */
+struct replay_retry {
+	struct replay_result	*res;
+	double			 due;
 };
 
 /* Keep what fits of a response body. */
@@ -40,6 +51,19 @@ replay_write(char *data, size_t size, size_t nmemb, void *arg)
 
 	memcpy(xfer->body + xfer->len, data, n < room ? n : room);
 	xfer->len += n < room ? n : room;
+	return (n);
+}
+
+/* Note a replayed answer (the header says so). */
+static size_t
+replay_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer	*xfer = arg;
+	size_t		 n = size * nmemb, name = strlen("Idempotency-Replayed:");
+
+	if (n > name && strncasecmp(data, "Idempotency-Replayed:", name) == 0 &&
+	    strstr(data + name, "true") != NULL)
+		xfer->replayed = 1;
 	return (n);
 }
 
@@ -60,7 +84,7 @@ replay_add(CURLM *multi, const struct replay_args *args, unsigned int user,
 {
 	struct xfer	*xfer;
 	CURL		*easy;
-	char		 payload[256];
+	char		 payload[256], key[128];
 
 	if ((xfer = calloc(1, sizeof(*xfer))) == NULL ||
 	    (easy = curl_easy_init()) == NULL) {
@@ -74,35 +98,53 @@ replay_add(CURLM *multi, const struct replay_args *args, unsigned int user,
 	    args->prefix, user, user, user);
 	xfer->headers = curl_slist_append(NULL,
 	    "Content-Type: application/json");
+	if (args->idempotency_key) {
+		/* Every copy of one registration carries the same key. */
+		snprintf(key, sizeof(key), "Idempotency-Key: \"%s%u-key\"",
+		    args->prefix, user);
+		xfer->headers = curl_slist_append(xfer->headers, key);
+	}
 	curl_easy_setopt(easy, CURLOPT_URL, args->url);
 	curl_easy_setopt(easy, CURLOPT_COPYPOSTFIELDS, payload);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, xfer->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, replay_write);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, xfer);
+	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, replay_header);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, xfer);
 	curl_easy_setopt(easy, CURLOPT_PRIVATE, xfer);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT, (long)args->timeout_s);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_multi_add_handle(multi, easy);
 }
 
-/* Record a finished transfer and free it. */
-static void
-replay_done(CURLM *multi, CURL *easy, CURLcode code)
+/*
+ * Record a finished transfer and free it. 1: a keyed copy was told its
+ * key is in use (the draft's 409: the original still runs): send *res
+ * again.
+ */
+static int
+replay_done(CURLM *multi, CURL *easy, CURLcode code,
+    struct replay_result **resp)
 {
-	struct xfer	*xfer;
-	curl_off_t	 total_us = 0;
-	long		 status = 0;
+	struct replay_result	*res;
+	struct xfer		*xfer;
+	curl_off_t		 total_us = 0;
+	long			 status = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&xfer);
+	res = *resp = xfer->res;
 	if (code == CURLE_OK)
 		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total_us);
 	replay_classify(xfer->res, status, xfer->body, xfer->len);
+	xfer->res->replayed = xfer->replayed;
 	xfer->res->latency_ms = (double)total_us / 1000.0;
 	curl_multi_remove_handle(multi, easy);
 	curl_easy_cleanup(easy);
 	curl_slist_free_all(xfer->headers);
 	free(xfer);
+	return (res->status == 409 &&
+	    strcmp(res->error, "idempotency_key_in_use") == 0);
 }
 
 /* Send everything; results[] gets one entry per request. */
@@ -110,14 +152,18 @@ static void
 replay_run(const struct replay_args *args, struct replay_result *results,
     double *wall_s)
 {
-	CURLM		*multi = curl_multi_init();
-	CURLMsg		*msg;
-	unsigned int	 next_user = 0, in_flight = 0, copy;
-	size_t		 next_slot = 0;
-	double		 start = replay_now(), next_release = start;
-	int		 running, left, wait_ms;
+	CURLM			*multi = curl_multi_init();
+	CURLMsg			*msg;
+	struct replay_retry	*retries;
+	struct replay_result	*res;
+	unsigned int		 next_user = 0, in_flight = 0, copy;
+	size_t			 next_slot = 0, nretries = 0, i;
+	double			 start = replay_now(), next_release = start;
+	int			 running, left, wait_ms;
 
-	if (multi == NULL) {
+	retries = calloc((size_t)args->users * args->replays,
+	    sizeof(*retries));
+	if (multi == NULL || retries == NULL) {
 		fprintf(stderr, "regonce-replay: curl_multi_init failed\n");
 		exit(3);
 	}
@@ -136,23 +182,41 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 			/* --interval-ms: a steady stream, e.g. across a fault. */
 			next_release += args->interval_ms / 1000.0;
 		}
+		/* Keyed copies told "in use" whose pause is over. */
+		for (i = 0; i < nretries; ) {
+			if (retries[i].due > replay_now()) {
+				i++;
+				continue;
+			}
+			replay_add(multi, args, retries[i].res->user,
+			    retries[i].res);
+			retries[i] = retries[--nretries];
+		}
 		curl_multi_perform(multi, &running);
 		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
 			if (msg->msg != CURLMSG_DONE)
 				continue;
-			replay_done(multi, msg->easy_handle, msg->data.result);
-			in_flight--;
+			if (replay_done(multi, msg->easy_handle,
+			    msg->data.result, &res)) {
+				retries[nretries].res = res;
+				retries[nretries++].due = replay_now() +
+				    REPLAY_IN_USE_PAUSE;
+			} else
+				in_flight--;
 		}
 		if (in_flight == 0 && next_user == args->users)
 			break;
-		wait_ms = 1000;
+		wait_ms = nretries > 0 ? 10 : 1000;
 		if (next_user < args->users && args->interval_ms > 0) {
 			wait_ms = (int)((next_release - replay_now()) * 1000);
 			wait_ms = wait_ms < 1 ? 1 : wait_ms > 1000 ? 1000 : wait_ms;
+			if (nretries > 0 && wait_ms > 10)
+				wait_ms = 10;
 		}
 		curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
 	}
 	curl_multi_cleanup(multi);
+	free(retries);
 	*wall_s = replay_now() - start;
 }
 
@@ -303,16 +367,21 @@ replay_usage(FILE *fp)
 	fprintf(fp, "usage: regonce-replay --url URL [--users N] [--replays R] "
 	    "[--concurrency C]\n"
 	    "                      [--prefix P] [--db-conf FILE] [--timeout S] "
-	    "[--interval-ms MS] [--json]\n"
+	    "[--interval-ms MS]\n"
+	    "                      [--idempotency-key] [--json]\n"
 	    "       regonce-replay -h | --help | --version\n"
 	    "Sends N registrations, each R times at once, at most C in flight "
 	    "(defaults 50, 2, 32);\n"
 	    "--interval-ms releases one registration every MS milliseconds "
 	    "instead of at once.\n"
+	    "--idempotency-key gives the copies of one registration one "
+	    "Idempotency-Key;\n"
+	    "each must then get the same answer, byte for byte.\n"
 	    "With --db-conf (the worker's config) it also counts the table's "
 	    "rows for this run.\n"
-	    "Exit status: 0 clean, 1 duplicates, lost or unclaimed rows found, 2 usage, "
-	    "3 could not run.\n");
+	    "Exit status: 0 clean, 1 duplicates, lost or unclaimed rows, or "
+	    "answers that differ,\n"
+	    "2 usage, 3 could not run.\n");
 }
 
 int

@@ -21,6 +21,7 @@ struct replay_args {
 	const char	*db_conf;
 	unsigned int	 timeout_s;
 	unsigned int	 interval_ms;	/* 0: release as fast as allowed */
+	int		 idempotency_key; /* the copies share one key */
 	int		 json;
 };
 
@@ -31,6 +32,8 @@ struct replay_result {
 	int		 code;		/* "code" member; INT32_MIN: none */
 	char		 error[32];	/* "error" member, or "" */
 	double		 latency_ms;
+	int		 replayed;	/* Idempotency-Replayed: true */
+	uint64_t	 body_hash;	/* FNV-1a of the body bytes */
 };
 
 /* One outcome bucket: "200 created", "503 busy", "transport", ... */
@@ -46,6 +49,8 @@ struct replay_report {
 	unsigned int	 created;
 	unsigned int	 exists;
 	unsigned int	 unknown;		/* 503 outcome_unknown */
+	unsigned int	 replayed;		/* stored answers replayed */
+	unsigned int	 answers_differ;	/* keyed copies unlike the first */
 	unsigned int	 transport_errors;
 	unsigned int	 server_errors;		/* 5xx */
 	unsigned int	 openids_created_twice;	/* answered created > once */

@@ -75,6 +75,7 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "db-conf", required_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "idempotency-key", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -124,6 +125,9 @@ replay_parse_args(int argc, char *argv[], struct replay_args *args, char *err,
 			break;
 		case 'j':
 			args->json = 1;
+			break;
+		case 'k':
+			args->idempotency_key = 1;
 			break;
 		case 'h':
 			snprintf(err, errlen, "help");
@@ -183,10 +187,16 @@ replay_classify(struct replay_result *res, long status, const char *body,
 {
 	json_tokener	*tok;
 	json_object	*root = NULL, *member;
+	size_t		 i;
 
 	res->status = (int)status;
 	res->code = INT_MIN;
 	res->error[0] = '\0';
+	/* FNV-1a: copies' answers compare byte for byte, cheaply. */
+	res->body_hash = 14695981039346656037ULL;
+	for (i = 0; body != NULL && i < len; i++)
+		res->body_hash = (res->body_hash ^ (unsigned char)body[i]) *
+		    1099511628211ULL;
 	if (status == 0 || body == NULL || len == 0)
 		return;
 	if ((tok = json_tokener_new()) == NULL)
@@ -256,7 +266,13 @@ replay_tally(const struct replay_args *args,
 		latencies[nlat++] = res->latency_ms;
 		if (res->status >= 500)
 			rep->server_errors++;
-		if (res->status == 200 && res->code == 0) {
+		if (res->replayed) {
+			/* The original answer again: not a second creation. */
+			rep->replayed++;
+			answered_by_user[res->user]++;
+			snprintf(name, sizeof(name), "%d replayed", res->status);
+			replay_bucket_add(rep, name);
+		} else if (res->status == 200 && res->code == 0) {
 			rep->created++;
 			created_by_user[res->user]++;
 			answered_by_user[res->user]++;
@@ -273,6 +289,15 @@ replay_tally(const struct replay_args *args,
 			    res->error[0] ? res->error : "(no error slug)");
 			replay_bucket_add(rep, name);
 		}
+	}
+	/* Keyed copies must all get the first one's answer, byte for byte. */
+	for (i = 0; args->idempotency_key && i < count; i++) {
+		const struct replay_result *res = &results[i];
+		size_t first = i - i % args->replays;
+
+		if (res->status != results[first].status ||
+		    res->body_hash != results[first].body_hash)
+			rep->answers_differ++;
 	}
 	for (user = 0; user < args->users; user++) {
 		if (created_by_user[user] > 1)
@@ -322,6 +347,9 @@ replay_report_json(const struct replay_args *args,
 	ADD_INT(root, "created", rep->created);
 	ADD_INT(root, "exists", rep->exists);
 	ADD_INT(root, "outcome_unknown", rep->unknown);
+	ADD_INT(root, "replayed", rep->replayed);
+	if (args->idempotency_key)
+		ADD_INT(root, "answers_differ", rep->answers_differ);
 	ADD_INT(root, "transport_errors", rep->transport_errors);
 	ADD_INT(root, "server_errors", rep->server_errors);
 	ADD_INT(root, "openids_created_twice", rep->openids_created_twice);
@@ -390,7 +418,7 @@ replay_report_print(const struct replay_args *args,
 int
 replay_exit_status(const struct replay_report *rep)
 {
-	if (rep->openids_created_twice > 0)
+	if (rep->openids_created_twice > 0 || rep->answers_differ > 0)
 		return (1);
 	if (rep->db_checked && (rep->duplicates > 0 || rep->lost > 0 ||
 	    rep->unclaimed > 0))

@@ -1,0 +1,119 @@
+/*
+ * The stored answer of an Idempotency-Key (IETF httpapi draft): a step of
+ * the registration path, in the same transaction as the user row.
+ *
+ * Requests with the same key are serialised on a named lock of the key's
+ * digest, taken without waiting: a second one while the first runs is
+ * told "in use" (409), never queued. With the lock held, the stored
+ * answer decides: the same fingerprint (method, path, body) gets it
+ * replayed; another fingerprint is refused (422); none means the request
+ * runs, and its answer is stored with what it wrote.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "app.h"
+
+#define IDEM_LOCK_PREFIX	"regonce-key:"
+#define IDEM_LOCK_HEX		48
+#define IDEM_PURGE_BATCH	500
+
+/* The key's named lock: a prefix and 192 bits of its SHA-256, in hex. */
+static void
+idem_lock_name(const struct reg_idem *idem, char *out)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			prefix = strlen(IDEM_LOCK_PREFIX), i;
+
+	memcpy(out, IDEM_LOCK_PREFIX, prefix);
+	for (i = 0; i < IDEM_LOCK_HEX / 2; i++) {
+		out[prefix + 2 * i] = hex[idem->key_hash[i] >> 4];
+		out[prefix + 2 * i + 1] = hex[idem->key_hash[i] & 0xf];
+	}
+	out[prefix + IDEM_LOCK_HEX] = '\0';
+}
+
+/*
+ * Take the key's lock and read its stored answer: *verdict says what to
+ * do, *stored holds the answer to replay. The lock is held on return
+ * when *verdict is IDEM_NEW, IDEM_EXPIRED, IDEM_REPLAY or IDEM_REUSED.
+ */
+enum db_status
+idem_begin(struct db *db, const struct config *cfg,
+    const struct reg_idem *idem, enum idem_verdict *verdict,
+    struct db_idem *stored)
+{
+	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	enum db_lock_answer	answer;
+	enum db_status		st;
+	int			found;
+
+	idem_lock_name(idem, name);
+	/* Timeout 0: a request with this key is running, or it is not. */
+	if ((st = db_get_lock(db, name, 0, &answer)) != DB_OK)
+		return (st);
+	if (answer != LOCK_ONE) {
+		*verdict = IDEM_IN_USE;
+		return (DB_OK);
+	}
+	if ((st = db_idem_find(db, idem->key_hash, cfg->idempotency_ttl_s,
+	    stored, &found)) != DB_OK)
+		return (st);
+	if (found == 1)
+		*verdict = memcmp(stored->fingerprint, idem->fingerprint,
+		    DB_HASH_BYTES) == 0 ? IDEM_REPLAY : IDEM_REUSED;
+	else
+		*verdict = found == 2 ? IDEM_EXPIRED : IDEM_NEW;
+	return (DB_OK);
+}
+
+/* Store the answer to outcome under the key, in the open transaction. */
+enum db_status
+idem_save(struct db *db, const struct config *cfg,
+    const struct reg_idem *idem, const struct reg_outcome *outcome,
+    int expired)
+{
+	struct db_idem	row;
+
+	memset(&row, 0, sizeof(row));
+	memcpy(row.fingerprint, idem->fingerprint, DB_HASH_BYTES);
+	if (idem->render(outcome, &row) == -1)
+		return (DB_ERROR);
+	return (db_idem_store(db, idem->key_hash, &row, expired,
+	    cfg->idempotency_ttl_s));
+}
+
+/* Release the key's lock (a lost connection has released it already). */
+void
+idem_end(struct db *db, const struct reg_idem *idem)
+{
+	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	enum db_lock_answer	answer;
+
+	if (!db_connected(db))
+		return;
+	idem_lock_name(idem, name);
+	if (db_release_lock(db, name, &answer) != DB_OK || answer != LOCK_ONE)
+		log_warn("release_lock %s: answer %s, error %u", name,
+		    db_lock_answer_name(answer), db_errno(db));
+}
+
+/*
+ * Delete answers past idempotency_ttl_s, a small batch at a time: a
+ * short autocommit DELETE on the created_at index, between requests.
+ */
+void
+idem_purge(struct db *db, const struct config *cfg)
+{
+	unsigned long	deleted;
+
+	if (cfg->idempotency == IDEM_MODE_OFF || !db_connected(db))
+		return;
+	if (db_idem_purge(db, cfg->idempotency_ttl_s, IDEM_PURGE_BATCH,
+	    &deleted) != DB_OK)
+		log_warn("purging expired Idempotency-Keys: error %u: %s",
+		    db_errno(db), db_error(db));
+	else if (deleted > 0)
+		log_info("purged %lu expired Idempotency-Keys", deleted);
+}
