@@ -41,22 +41,12 @@ is "$STATUS $(field code) $(rows "dl-$RUN-ontime")" "200 0 1" \
 
 # --- 2. commits blocked past the budget -----------------------------------
 OID="dl-$RUN-commit"
-HOLD_IN=$(mktemp -u) HOLD_OUT=$(mktemp)
-mkfifo "$HOLD_IN"
-mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N --unbuffered \
-	<"$HOLD_IN" >"$HOLD_OUT" 2>&1 &
-HOLD=$!
-exec 7>"$HOLD_IN"
-echo "BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT; SELECT 'commits-blocked';" >&7
-await 300 grep -q commits-blocked "$HOLD_OUT"
+commits_block
 ok $? "blocked: commits are blocked (BACKUP STAGE BLOCK_COMMIT)"
 register "$(json "$OID")" "$BUDGET"
 is "$STATUS $(field error)" "503 outcome_unknown" \
 	"blocked: the client is told outcome_unknown (not 504, not 'created')"
-echo "BACKUP STAGE END; SELECT 'commits-free';" >&7
-exec 7>&-
-wait "$HOLD"
-rm -f "$HOLD_IN" "$HOLD_OUT"
+commits_release
 # Released, the server finishes the COMMIT it was blocked in, or notices
 # first that the client has gone and rolls back: which, no client could
 # have been told. Its session ends either way (the lock goes with it).

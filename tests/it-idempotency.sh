@@ -127,21 +127,11 @@ is "$STATUS $(field code)" "200 -1" \
 
 # --- outcome_unknown, then the truth ---------------------------------------
 OID="ik-$RUN-unknown" KEY="k-$RUN-unknown"
-HOLD_IN=$(mktemp -u) HOLD_OUT=$(mktemp)
-mkfifo "$HOLD_IN"
-mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N --unbuffered \
-	<"$HOLD_IN" >"$HOLD_OUT" 2>&1 &
-HOLD=$!
-exec 7>"$HOLD_IN"
-echo "BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT; SELECT 'commits-blocked';" >&7
-await 300 grep -q commits-blocked "$HOLD_OUT"
+commits_block
 kreg "\"$KEY\"" "$(json "$OID")" "$REGONCE_IT_URL_BUDGET"
 is "$STATUS $(field error)" "503 outcome_unknown" "unknown: commits blocked past the budget"
 is "$(stored "$KEY") $(rows "$OID")" "0 0" "unknown: neither answer nor row yet"
-echo "BACKUP STAGE END;" >&7
-exec 7>&-
-wait "$HOLD"
-rm -f "$HOLD_IN" "$HOLD_OUT"
+commits_release
 # The server may finish the COMMIT it was blocked in, or notice first that
 # the client is gone and roll back: either way, answer and row together.
 await 300 lock_free "$(lock_name "$OID")"

@@ -104,5 +104,24 @@ lock_free() {
 	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NULL")" = 1 ]
 }
 
+# commits_block / commits_release: hold every COMMIT on the server, from a
+# session of its own (BACKUP STAGE BLOCK_COMMIT), until released.
+commits_block() {
+	HOLD_IN=$(mktemp -u) HOLD_OUT=$(mktemp)
+	mkfifo "$HOLD_IN"
+	mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N \
+		--unbuffered <"$HOLD_IN" >"$HOLD_OUT" 2>&1 &
+	HOLD=$!
+	exec 7>"$HOLD_IN"
+	echo "BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT; SELECT 'commits-blocked';" >&7
+	await 300 grep -q commits-blocked "$HOLD_OUT"
+}
+commits_release() {
+	echo "BACKUP STAGE END;" >&7
+	exec 7>&-
+	wait "$HOLD"
+	rm -f "$HOLD_IN" "$HOLD_OUT"
+}
+
 # A unique openid prefix per test run.
 RUN=$(date +%s%N | sha256sum | cut -c1-8)
