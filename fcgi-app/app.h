@@ -76,6 +76,7 @@ const char	*config_strategy_name(enum reg_strategy);
 /* log.c */
 
 void		 log_open(const char *, enum log_level);
+void		 log_reopen(void);
 void		 log_set_request(unsigned long);
 size_t		 log_escape(char *, size_t, const char *, size_t);
 void		 log_error(const char *, ...) PRINTFLIKE(1, 2);

@@ -23,6 +23,7 @@ static enum log_level	log_max = LOG_LEVEL_INFO;
 static int		log_fd = STDERR_FILENO;
 static int		log_syslog;
 static unsigned long	log_request;
+static const char	*log_path;	/* the file, for log_reopen */
 
 /* Start logging: "" means syslog, "-" stderr, anything else a file. */
 void
@@ -32,6 +33,11 @@ log_open(const char *path, enum log_level level)
 
 	log_max = level;
 	if (path[0] == '\0') {
+		/* Without /dev/log every line would vanish: say so now. */
+		if (access("/dev/log", W_OK) != 0)
+			fprintf(stderr, "regonce: log_file is empty (syslog) "
+			    "but /dev/log is missing: nothing will be logged; "
+			    "set log_file\n");
 		openlog("regonce", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 		log_syslog = 1;
 		return;
@@ -41,6 +47,28 @@ log_open(const char *path, enum log_level level)
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1)
 		fatalx("log_open(%s): %s", path, strerror(errno));
+	log_fd = fd;
+	log_path = path;
+}
+
+/*
+ * Open the log file again (after logrotate moved it, on SIGHUP). If that
+ * fails, keep writing to the old one and say so there.
+ */
+void
+log_reopen(void)
+{
+	int	fd;
+
+	if (log_path == NULL)
+		return;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		log_warn("log_reopen(%s): %s; still writing to the old file",
+		    log_path, strerror(errno));
+		return;
+	}
+	close(log_fd);
 	log_fd = fd;
 }
 

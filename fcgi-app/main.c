@@ -11,6 +11,8 @@
 #include <getopt.h>
 #include <mysql.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <syslog.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,38 @@
 #define IDEM_PURGE_EVERY_S	60
 
 static volatile sig_atomic_t	stop_requested;
+static volatile sig_atomic_t	reopen_requested;
+
+/* SIGHUP: reopen the log file (logrotate) before the next request. */
+static void
+main_on_hup(int signo)
+{
+	(void)signo;
+	reopen_requested = 1;
+}
+
+/*
+ * A worker that cannot start says why on stderr and to syslog: under
+ * spawn-fcgi's fork mode stderr is /dev/null, and syslog reaches the
+ * journal. Then exit 1.
+ */
+static void __attribute__((__noreturn__)) PRINTFLIKE(1, 2)
+main_die(const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	fputs("regonce: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	openlog("regonce", LOG_PID, LOG_DAEMON);
+	va_start(ap, fmt);
+	vsyslog(LOG_ERR, fmt, ap);
+	va_end(ap);
+	closelog();
+	exit(1);
+}
 
 /* SIGTERM/SIGINT/SIGUSR1: stop accepting; the request in hand finishes. */
 static void
@@ -52,6 +86,11 @@ main_signals(sigset_t *stop_set)
 	    sigaction(SIGINT, &sa, NULL) == -1 ||
 	    sigaction(SIGUSR1, &sa, NULL) == -1)
 		fatalx("sigaction failed");
+	/* A log reopen must not cut a DB call short: restart syscalls. */
+	sa.sa_handler = main_on_hup;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGHUP, &sa, NULL) == -1)
+		fatalx("sigaction failed");
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -72,31 +111,63 @@ main_usage(FILE *fp, int status)
 	exit(status);
 }
 
-/* -t: report whether the config loads, the log opens, the DB answers. */
+/* The folder part of path, into buf. */
+static const char *
+main_dirname(const char *path, char *buf, size_t len)
+{
+	const char	*slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return (".");
+	if (slash == path)
+		return ("/");
+	snprintf(buf, len, "%.*s", (int)(slash - path), path);
+	return (buf);
+}
+
+/*
+ * -t: does the config load, can the log be written, does the DB answer?
+ * Exit 0 yes; 1 the configuration or the log is wrong; 3 only the
+ * database is unreachable.
+ */
 static int
 main_check(const struct config *cfg)
 {
 	struct db	*db;
+	char		 dir[PATH_MAX];
 	int		 rc = 0, fd;
 
+	/* Checked, never created: -t run as root must not leave a root-owned
+	 * log file that the workers then cannot open. */
 	if (cfg->log_file[0] != '\0' && strcmp(cfg->log_file, "-") != 0) {
-		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT, 0640);
-		if (fd == -1) {
+		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CLOEXEC);
+		if (fd == -1 && errno == ENOENT &&
+		    access(main_dirname(cfg->log_file, dir, sizeof(dir)),
+		    W_OK | X_OK) == 0)
+			printf("regonce: log_file %s will be created\n",
+			    cfg->log_file);
+		else if (fd == -1) {
 			printf("regonce: log_file %s: %s\n", cfg->log_file,
-			    strerror(errno));
+			    strerror(errno == ENOENT ? EACCES : errno));
 			return (1);
-		}
-		close(fd);
-	}
+		} else
+			close(fd);
+	} else if (cfg->log_file[0] == '\0' && access("/dev/log", W_OK) != 0)
+		printf("regonce: log_file is empty (syslog) but /dev/log is "
+		    "missing: nothing would be logged\n");
+	if (geteuid() == 0)
+		printf("regonce: checked as root; the workers run as another "
+		    "user: check as that user too\n");
 	db = db_new(cfg);
 	if (db_connect(db) == DB_OK)
 		printf("regonce: configuration ok; database %s answers "
 		    "(strategy %s)\n", cfg->db_name,
 		    config_strategy_name(cfg->strategy));
 	else {
+		/* 3, not 1: a pool may start while the database is down. */
 		printf("regonce: configuration ok; database error %u: %s\n",
 		    db_errno(db), db_error(db));
-		rc = 1;
+		rc = 3;
 	}
 	db_free(db);
 	return (rc);
@@ -146,8 +217,11 @@ main(int argc, char *argv[])
 	if (path != NULL && *path == '\0')
 		path = NULL;
 	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
-		fprintf(stderr, "regonce: %s\n", err);
-		return (1);
+		if (check_only || dump_only) {
+			fprintf(stderr, "regonce: %s\n", err);
+			return (1);
+		}
+		main_die("%s", err);
 	}
 	/* -T, like sshd -T: what the worker would run with, defaults included. */
 	if (dump_only) {
@@ -161,16 +235,12 @@ main(int argc, char *argv[])
 	if (check_only)
 		return (main_check(&cfg));
 	/* A worker parses what strangers send: never with root's rights. */
-	if (geteuid() == 0) {
-		fprintf(stderr, "regonce: refusing to run as root; have "
-		    "spawn-fcgi drop privileges (-u, see conf/regonce-spawn)\n");
-		return (1);
-	}
-	if (FCGX_IsCGI()) {
-		fprintf(stderr, "regonce: fd 0 is not a FastCGI listening "
-		    "socket; start me with spawn-fcgi (see conf/)\n");
-		return (1);
-	}
+	if (geteuid() == 0)
+		main_die("refusing to run as root; have spawn-fcgi drop "
+		    "privileges (-u, see regonce-spawn)");
+	if (FCGX_IsCGI())
+		main_die("fd 0 is not a FastCGI listening socket; start me "
+		    "with spawn-fcgi (see regonce-spawn)");
 
 	log_open(cfg.log_file, cfg.log_level);
 #ifdef REGONCE_TEST_BUILD
@@ -206,6 +276,10 @@ main(int argc, char *argv[])
 			if (!stop_requested)
 				log_error("FCGX_Accept_r: %d", rc);
 			break;
+		}
+		if (reopen_requested) {
+			reopen_requested = 0;
+			log_reopen();
 		}
 		log_set_request(++served);
 		req_handle(&req, db, &cfg);

@@ -38,11 +38,13 @@ ok $status "make install DESTDIR=... (prefix $prefix, sysconfdir $sysconfdir)"
 [ $status -eq 0 ] || printf '# %s\n' "$log" | tail -20
 
 want="$sbindir/regonce $sbindir/regonce-spawn
-$docdir/examples/regonce.conf.example $pkgdatadir/sql/001_users.sql
+$docdir/examples/regonce.conf.example $docdir/examples/regonce.logrotate
+$pkgdatadir/sql/001_users.sql $pkgdatadir/sql/002_idempotency_keys.sql
 $pkgdatadir/nginx-regonce.conf $pkgdatadir/apache-regonce.conf
 $mandir/man8/regonce.8 $mandir/man8/regonce-spawn.8
 $mandir/man5/regonce.conf.5 $docdir/LICENSE $docdir/NEWS"
 [ -z "$have_curl" ] && want+=" $(dir bindir)/regonce-replay $mandir/man1/regonce-replay.1"
+want+=" $(dir bindir)/regonce-migrate $mandir/man1/regonce-migrate.1"
 [ "$unitdir" != no ] && want+=" $unitdir/regonce.service $tmpfilesdir/regonce.conf"
 missing=""
 for file in $want; do
