@@ -263,7 +263,8 @@ reg_insert_locked(struct reg_ctx *ctx)
 	enum reg_step		 step;
 	enum db_status		 st;
 	int64_t			 wait_ms;
-	int			 in_txn = 0, found;
+	int			 in_txn = 0, have_lock = 0, found;
+	static int		 refusal_logged;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
 	    sizeof(lock_name)) == -1)
@@ -283,6 +284,24 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_db_failed(ctx, st, "get_lock"));
 	switch (ctx->trace.lock) {
 	case LOCK_ONE:
+		have_lock = 1;
+		break;
+	case LOCK_REFUSED:
+		/*
+		 * 1235: a Galera release with MDEV-30473 does not do named
+		 * locks. The lock was only ever node-local there; what keeps
+		 * one row per openid is the UNIQUE index, with certification
+		 * across nodes. Carry on under that, and say so once.
+		 */
+		reg_trace_errno(ctx);
+		if (!refusal_logged) {
+			refusal_logged = 1;
+			log_warn("guarantee: the server refuses GET_LOCK (error "
+			    "%u: %s); registrations go on without the named "
+			    "lock, under the UNIQUE index on openid and Galera "
+			    "certification", db_errno(ctx->db),
+			    db_error(ctx->db));
+		}
 		break;
 	case LOCK_ZERO:
 		return (reg_done(ctx, REG_BUSY,
@@ -292,7 +311,8 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}
-	/* From here on the lock is ours: every path ends at out. */
+	/* From here on the lock is ours (if have_lock): every path ends at
+	 * out. */
 
 	if ((st = db_begin(ctx->db)) != DB_OK) {
 		step = reg_db_failed(ctx, st, "begin");
@@ -330,6 +350,8 @@ out:
 		log_warn("rollback: error %u: %s", db_errno(ctx->db),
 		    db_error(ctx->db));
 	}
+	if (!have_lock)
+		return (step);
 	st = db_release_lock(ctx->db, lock_name, &released);
 	if (st != DB_OK || released != LOCK_ONE)
 		log_warn("release_lock %s: answer %s, error %u", lock_name,
