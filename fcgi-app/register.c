@@ -311,8 +311,7 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}
-	/* From here on the lock is ours (if have_lock): every path ends at
-	 * out. */
+	/* From here on every path ends at out, which releases a held lock. */
 
 	if ((st = db_begin(ctx->db)) != DB_OK) {
 		step = reg_db_failed(ctx, st, "begin");
