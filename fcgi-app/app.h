@@ -125,7 +125,8 @@ enum db_lock_answer {
 	LOCK_FAILED,	/* the call failed: see the enum db_status */
 	LOCK_ONE,	/* 1: taken / released */
 	LOCK_ZERO,	/* 0: timed out / held by another session */
-	LOCK_NULL	/* NULL: an error such as a killed query / no such lock */
+	LOCK_NULL,	/* NULL: an error such as a killed query / no such lock */
+	LOCK_REFUSED	/* 1235: the server does not do named locks (Galera) */
 };
 
 struct db_user {
@@ -170,6 +171,7 @@ enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned int,
 enum db_status	 db_begin(struct db *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
+int		 db_wsrep(struct db *);
 struct st_mysql	*db_handle(struct db *);	/* tools only; NULL if down */
 unsigned int	 db_errno(struct db *);
 const char	*db_error(struct db *);

@@ -75,6 +75,7 @@ struct db {
 	const struct config	*cfg;
 	MYSQL			*conn;
 	MYSQL_STMT		*stmt[STMT__COUNT];
+	int			 wsrep;		/* the server is a Galera node */
 	int64_t			 deadline;	/* DEADLINE_NONE: none */
 	int			 deadline_hit;	/* the last call ran out */
 	unsigned int		 last_errno;
@@ -112,6 +113,9 @@ db_classify(unsigned int err)
 	case CR_SERVER_GONE_ERROR:
 	case CR_SERVER_LOST:
 	case CR_SERVER_LOST_EXTENDED:
+	/* A Galera node out of the primary component, or still joining:
+	 * "WSREP has not yet prepared node for application use". */
+	case ER_UNKNOWN_COM_ERROR:
 	case ER_CONNECTION_KILLED:
 	case ER_SERVER_SHUTDOWN:
 	case ER_CON_COUNT_ERROR:
@@ -340,6 +344,71 @@ db_free_result(struct db *db, MYSQL_STMT *stmt)
 	    mysql_stmt_free_result_cont(&rc, stmt, ready));
 }
 
+/*
+ * Is the server a Galera node with replication on? A plain MariaDB says
+ * OFF; MySQL has no such variable and fails the statement: that is OFF
+ * too. Only a lost connection is an error.
+ */
+static enum db_status
+db_detect_wsrep(struct db *db)
+{
+	MYSQL_STMT	*stmt;
+	MYSQL_BIND	 result;
+	long long	 on = 0;
+	my_bool		 is_null = 0;
+	enum db_status	 st = DB_OK;
+
+	db->wsrep = 0;
+	if ((stmt = mysql_stmt_init(db->conn)) == NULL)
+		return (db_conn_fail(db));
+	memset(&result, 0, sizeof(result));
+	result.buffer_type = MYSQL_TYPE_LONGLONG;
+	result.buffer = &on;
+	result.is_null = &is_null;
+	if (db_prepare(db, stmt, "SELECT @@wsrep_on") != 0 ||
+	    db_stmt_execute(db, stmt) != 0 ||
+	    mysql_stmt_bind_result(stmt, &result) != 0) {
+		if (db_classify(mysql_stmt_errno(stmt)) == DB_LOST ||
+		    db->deadline_hit)
+			st = db_stmt_fail(db, stmt);
+	} else {
+		if (db_fetch(db, stmt) == 0 && !is_null && on == 1)
+			db->wsrep = 1;
+		db_free_result(db, stmt);
+	}
+	mysql_stmt_close(stmt);
+	return (st);
+}
+
+/* Say which guarantee is in force, at start-up and whenever it changes. */
+static void
+db_log_guarantee(const struct db *db)
+{
+	static int	logged = -1;
+
+	if (logged == db->wsrep)
+		return;
+	logged = db->wsrep;
+	if (db->wsrep)
+		log_info("guarantee: Galera node (wsrep_on=ON): GET_LOCK is "
+		    "local to this node; across nodes the UNIQUE index on "
+		    "openid and certification decide (the COMMIT that loses "
+		    "fails with 1213 and is retried), reads are causal "
+		    "(wsrep_sync_wait=1)");
+	else
+		log_info("guarantee: one server (wsrep off): GET_LOCK "
+		    "serialises each openid's registrations across every "
+		    "worker and host using this server; the UNIQUE index on "
+		    "openid is the backstop");
+}
+
+/* Is the connected server a Galera node (wsrep_on = ON)? */
+int
+db_wsrep(struct db *db)
+{
+	return (db->wsrep);
+}
+
 /* Per-session settings, sent once after each connect. */
 static enum db_status
 db_session_setup(struct db *db)
@@ -379,7 +448,18 @@ db_session_setup(struct db *db)
 	    db_stmt_execute(db, stmt) != 0)
 		st = db_stmt_fail(db, stmt);
 	mysql_stmt_close(stmt);
-	return (st);
+	if (st != DB_OK)
+		return (st);
+
+	if ((st = db_detect_wsrep(db)) != DB_OK || !db->wsrep)
+		return (st);
+	/*
+	 * Causal reads: each SELECT (the pre-check and the FOR UPDATE) first
+	 * waits until this node has applied every write set the cluster had
+	 * certified when it was sent. After a COMMIT that lost certification
+	 * (1213) the retry then sees the winner's row and answers "exists".
+	 */
+	return (db_query(db, "SET SESSION wsrep_sync_wait = 1"));
 }
 
 /* Open the connection and prepare every statement. */
@@ -433,6 +513,7 @@ db_connect(struct db *db)
 			goto fail;
 		}
 	}
+	db_log_guarantee(db);
 	log_debug("db_connect: thread id %lu", mysql_thread_id(db->conn));
 	return (DB_OK);
 fail:
@@ -576,6 +657,7 @@ static const char *const db_lock_answer_names[] = {
 	[LOCK_ONE] = "1",
 	[LOCK_ZERO] = "0",
 	[LOCK_NULL] = "null",
+	[LOCK_REFUSED] = "refused",
 };
 
 /* A lock answer as the log writes it. */
@@ -619,7 +701,10 @@ db_fetch_lock_answer(struct db *db, enum db_stmt_id id,
 /*
  * GET_LOCK(name, timeout): 1 (ours), 0 (timed out) or NULL (an error such
  * as a killed query). The timeout is always finite and positive: MariaDB
- * answers NULL to a negative one instead of waiting.
+ * answers NULL to a negative one instead of waiting. A server that does
+ * not do named locks at all answers LOCK_REFUSED with DB_OK: the Galera
+ * releases with MDEV-30473 fail GET_LOCK under wsrep with 1235
+ * (ER_NOT_SUPPORTED_YET); db_errno() keeps the number.
  */
 enum db_status
 db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
@@ -635,8 +720,13 @@ db_get_lock(struct db *db, const char *name, unsigned int timeout_ms,
 	db_bind_string(&params[0], name, strlen(name), &name_len);
 	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
 	params[1].buffer = &timeout_s;
-	if ((st = db_execute(db, STMT_GET_LOCK, params)) != DB_OK)
+	if ((st = db_execute(db, STMT_GET_LOCK, params)) != DB_OK) {
+		if (db->last_errno == ER_NOT_SUPPORTED_YET) {
+			*answer = LOCK_REFUSED;
+			return (DB_OK);
+		}
 		return (st);
+	}
 	return (db_fetch_lock_answer(db, STMT_GET_LOCK, answer));
 }
 

@@ -336,6 +336,8 @@ reg_insert_locked(struct reg_ctx *ctx)
 	enum reg_step		 step;
 	enum db_status		 st;
 	int64_t			 wait_ms;
+	int			 have_lock = 0;
+	static int		 refusal_logged;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
 	    sizeof(lock_name)) == -1)
@@ -355,6 +357,24 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_db_failed(ctx, st, "get_lock"));
 	switch (ctx->trace.lock) {
 	case LOCK_ONE:
+		have_lock = 1;
+		break;
+	case LOCK_REFUSED:
+		/*
+		 * 1235: a Galera release with MDEV-30473 does not do named
+		 * locks. The lock was only ever node-local there; what keeps
+		 * one row per openid is the UNIQUE index, with certification
+		 * across nodes. Carry on under that, and say so once.
+		 */
+		reg_trace_errno(ctx);
+		if (!refusal_logged) {
+			refusal_logged = 1;
+			log_warn("guarantee: the server refuses GET_LOCK (error "
+			    "%u: %s); registrations go on without the named "
+			    "lock, under the UNIQUE index on openid and Galera "
+			    "certification", db_errno(ctx->db),
+			    db_error(ctx->db));
+		}
 		break;
 	case LOCK_ZERO:
 		return (reg_done(ctx, REG_BUSY,
@@ -366,7 +386,7 @@ reg_insert_locked(struct reg_ctx *ctx)
 	}
 	step = reg_transaction(ctx, 1);
 	/* A lost connection already took the lock with it. */
-	if (step == STEP_LOST)
+	if (step == STEP_LOST || !have_lock)
 		return (step);
 	st = db_release_lock(ctx->db, lock_name, &released);
 	if (st != DB_OK || released != LOCK_ONE)

@@ -517,6 +517,51 @@ test_lock_answers(void **state)
 	assert_string_equal(db_lock_answer_name(LOCK_NULL), "null");
 }
 
+/*
+ * 1235 (ER_NOT_SUPPORTED_YET, Galera with MDEV-30473) is the answer
+ * "refused", not a failure; the connection stays and the number is kept.
+ */
+static void
+test_lock_refused(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.execute_errno = ER_NOT_SUPPORTED_YET;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_int_equal(answer, LOCK_REFUSED);
+	assert_int_equal(db_errno(db), ER_NOT_SUPPORTED_YET);
+	assert_true(db_connected(db));
+	assert_string_equal(db_lock_answer_name(LOCK_REFUSED), "refused");
+	/* Any other error stays an error. */
+	srv.execute_errno = ER_NO_SUCH_TABLE;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer),
+	    DB_ERROR);
+	assert_int_equal(answer, LOCK_FAILED);
+}
+
+/*
+ * wsrep_on is read at connect: 1 is a Galera node, 0 or no row is not.
+ * A Galera node that is not ready (1047) is a lost connection: retry.
+ */
+static void
+test_wsrep_detected(void **state)
+{
+	(void)state;
+	assert_false(db_wsrep(db));
+	/* Each connect takes its statements from the fake's pool again. */
+	nstmts = 0;
+	srv.rows = 1, srv.number = 1;
+	assert_int_equal(db_connect(db), DB_OK);
+	assert_true(db_wsrep(db));
+	nstmts = 0;
+	srv.rows = 1, srv.number = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	assert_false(db_wsrep(db));
+	assert_int_equal(db_classify(ER_UNKNOWN_COM_ERROR), DB_LOST);
+	assert_int_equal(db_classify(ER_LOCK_DEADLOCK), DB_RETRY);
+}
+
 /* No row, or a failed call, is never mistaken for an answer. */
 static void
 test_lock_failures(void **state)
@@ -548,6 +593,8 @@ main(void)
 		T(test_insert_errors),
 		T(test_lock_answers),
 		T(test_lock_failures),
+		T(test_lock_refused),
+		T(test_wsrep_detected),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

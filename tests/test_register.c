@@ -379,6 +379,56 @@ test_lock_null_unavailable(void **state)
 }
 
 /*
+ * Galera: the COMMIT loses certification to the same openid inserted on
+ * another node (1213). The attempt is retried; its pre-check (a causal
+ * read) finds the winner's row: "exists", never "created" twice.
+ */
+static void
+test_certification_conflict_exists(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_RETRY);
+	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
+	find(0, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	assert_int_equal(out.attempts, 2);
+}
+
+/*
+ * A server that refuses GET_LOCK (1235, the Galera releases with
+ * MDEV-30473): the registration goes on under the UNIQUE index, and no
+ * RELEASE_LOCK is sent for a lock never taken.
+ */
+static void
+test_lock_refused_goes_on(void **state)
+{
+	struct reg_outcome	out;
+	int			i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		find(0, 0, DB_OK);
+		lock(LOCK_REFUSED, DB_OK);
+		will_return(db_begin, DB_OK);
+		find(1, 0, DB_OK);
+		will_return(db_insert_user, i == 0 ? DB_OK : DB_DUPLICATE);
+		if (i == 0)
+			will_return(db_commit, DB_OK);
+		else
+			expect_function_call(db_rollback);
+		reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+		assert_int_equal(out.result, i == 0 ? REG_CREATED : REG_EXISTS);
+		assert_int_equal(out.attempts, 1);
+	}
+}
+
+/*
  * The connection dies at COMMIT, which had in fact committed: after the
  * reconnect the pre-check finds a row with our own hash, so the answer is
  * still "created", once. No rollback or release on a dead connection.
@@ -839,6 +889,8 @@ main(void)
 		T(test_created),
 		T(test_exists_precheck),
 		T(test_exists_under_lock),
+		T(test_certification_conflict_exists),
+		T(test_lock_refused_goes_on),
 		T(test_duplicate_is_exists),
 		T(test_deadlock_retried),
 		T(test_deadlock_exhausted),
