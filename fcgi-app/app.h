@@ -225,6 +225,8 @@ struct reg_idem {
 #define REG_USERNAME_MAX	255
 #define REG_PASSWORD_MAX	1024
 
+void		 reg_digest_name(const char *, const unsigned char *, size_t,
+		     char *);
 int		 reg_lock_name(const char *, size_t, char *, size_t);
 int		 reg_validate(const struct config *, const struct reg_input *,
 		     const char **, const char **);

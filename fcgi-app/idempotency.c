@@ -23,15 +23,7 @@
 static void
 idem_lock_name(const struct reg_idem *idem, char *out)
 {
-	static const char	hex[] = "0123456789abcdef";
-	size_t			prefix = strlen(IDEM_LOCK_PREFIX), i;
-
-	memcpy(out, IDEM_LOCK_PREFIX, prefix);
-	for (i = 0; i < IDEM_LOCK_HEX / 2; i++) {
-		out[prefix + 2 * i] = hex[idem->key_hash[i] >> 4];
-		out[prefix + 2 * i + 1] = hex[idem->key_hash[i] & 0xf];
-	}
-	out[prefix + IDEM_LOCK_HEX] = '\0';
+	reg_digest_name(IDEM_LOCK_PREFIX, idem->key_hash, IDEM_LOCK_HEX, out);
 }
 
 /*

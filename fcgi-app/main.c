@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <fcgiapp.h>
 #include <getopt.h>
 #include <mysql.h>
@@ -111,20 +112,6 @@ main_usage(FILE *fp, int status)
 	exit(status);
 }
 
-/* The folder part of path, into buf. */
-static const char *
-main_dirname(const char *path, char *buf, size_t len)
-{
-	const char	*slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return (".");
-	if (slash == path)
-		return ("/");
-	snprintf(buf, len, "%.*s", (int)(slash - path), path);
-	return (buf);
-}
-
 /*
  * -t: does the config load, can the log be written, does the DB answer?
  * Exit 0 yes; 1 the configuration or the log is wrong; 3 only the
@@ -142,8 +129,8 @@ main_check(const struct config *cfg)
 	if (cfg->log_file[0] != '\0' && strcmp(cfg->log_file, "-") != 0) {
 		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CLOEXEC);
 		if (fd == -1 && errno == ENOENT &&
-		    access(main_dirname(cfg->log_file, dir, sizeof(dir)),
-		    W_OK | X_OK) == 0)
+		    snprintf(dir, sizeof(dir), "%s", cfg->log_file) <
+		    (int)sizeof(dir) && access(dirname(dir), W_OK | X_OK) == 0)
 			printf("regonce: log_file %s will be created\n",
 			    cfg->log_file);
 		else if (fd == -1) {

@@ -82,6 +82,23 @@ reg_result_name(enum reg_result result)
 }
 
 /*
+ * A named-lock name: prefix plus the first nhex hex digits (lowercase) of
+ * digest. Only digits of a digest ever reach a lock name: no user data.
+ */
+void
+reg_digest_name(const char *prefix, const unsigned char *digest, size_t nhex,
+    char *out)
+{
+	static const char	hex[] = "0123456789abcdef";
+	size_t			len = strlen(prefix), i;
+
+	memcpy(out, prefix, len);
+	for (i = 0; i < nhex; i++)
+		out[len + i] = hex[(digest[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
+	out[len + nhex] = '\0';
+}
+
+/*
  * The named-lock name for an openid: REG_LOCK_PREFIX plus the first 192
  * bits of SHA-256 over the exact openid bytes, in lowercase hex: 56 ASCII
  * bytes, under MySQL's 64-character and MariaDB's 192-byte limits, and the
@@ -90,22 +107,15 @@ reg_result_name(enum reg_result result)
 int
 reg_lock_name(const char *openid, size_t len, char *out, size_t outlen)
 {
-	static const char	hex[] = "0123456789abcdef";
 	unsigned char		digest[EVP_MAX_MD_SIZE];
 	unsigned int		digest_len = 0;
-	size_t			prefix = strlen(REG_LOCK_PREFIX), i;
 
 	if (outlen < REG_LOCK_NAME_MAX)
 		return (-1);
 	if (EVP_Digest(openid, len, digest, &digest_len, EVP_sha256(),
 	    NULL) != 1 || digest_len * 2 < REG_LOCK_HEX)
 		return (-1);
-	memcpy(out, REG_LOCK_PREFIX, prefix);
-	for (i = 0; i < REG_LOCK_HEX / 2; i++) {
-		out[prefix + 2 * i] = hex[digest[i] >> 4];
-		out[prefix + 2 * i + 1] = hex[digest[i] & 0xf];
-	}
-	out[prefix + REG_LOCK_HEX] = '\0';
+	reg_digest_name(REG_LOCK_PREFIX, digest, REG_LOCK_HEX, out);
 	return (0);
 }
 

@@ -5,14 +5,7 @@
 set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${REGONCE_BUILDDIR:-$SRC}
-n=0
-failed=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
-is() {
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '# Expected: %s\n# But got:  %s\n' "$2" "$1"
-}
+. "$SRC/tests/tap.sh"
 
 # A make of its own, not a job of the make running this test.
 mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$BUILD" "$@"; }
@@ -83,5 +76,4 @@ ok $? "make uninstall DESTDIR=..."
 remaining=$(cd "$DEST" && find . ! -type d | paste -sd' ')
 is "$remaining" "" "make uninstall leaves no files behind"
 
-echo "1..$n"
-exit $failed
+done_testing

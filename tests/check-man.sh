@@ -12,14 +12,7 @@ REPLAY=$BUILD/tools/regonce-replay
 PAGES="$SRC/fcgi-app/regonce.8 $SRC/fcgi-app/regonce.conf.5 $SRC/tools/regonce-replay.1
 	$SRC/conf/regonce-spawn.8"
 
-n=0
-failed=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
-is() {
-	[ "$1" = "$2" ]
-	ok $? "$3"
-	[ "$1" = "$2" ] || printf '# Expected: %s\n# But got:  %s\n' "$2" "$1"
-}
+. "$SRC/tests/tap.sh"
 
 command -v groff >/dev/null || { echo "Bail out! groff is missing (groff-base)"; exit 1; }
 [ -x "$WORKER" ] || { echo "Bail out! $WORKER is not built"; exit 1; }
@@ -91,5 +84,4 @@ else
 	ok 0 "# SKIP regonce-replay is not built (no libcurl)"
 fi
 
-echo "1..$n"
-exit $failed
+done_testing

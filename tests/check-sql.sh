@@ -4,9 +4,7 @@
 # check runs over a known-bad sample first, to show it can fail.
 set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-n=0
-failed=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
+. "$SRC/tests/tap.sh"
 
 # string_built_sql FILE...: print lines that format or concatenate SQL.
 string_built_sql() {
@@ -31,5 +29,4 @@ found=$(string_built_sql "$SRC"/fcgi-app/*.c "$SRC"/tools/*.c)
 ok $? "no SQL is built from strings in fcgi-app/ and tools/"
 [ -n "$found" ] && printf '# %s\n' "$found"
 
-echo "1..$n"
-exit $failed
+done_testing

@@ -9,9 +9,7 @@ set -u
 BUILD=${REGONCE_BUILDDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 WORKER=$BUILD/fcgi-app/regonce
 TEST_WORKER=$BUILD/tests/regonce-test
-n=0
-failed=0
-ok() { n=$((n + 1)); if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=1; fi; }
+. "${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/tap.sh"
 
 CONF=$(mktemp)
 trap 'rm -f "$CONF"' EXIT
@@ -55,5 +53,4 @@ else
 	echo "# no tests/regonce-test (configure without --enable-test-hooks): controls skipped"
 fi
 
-echo "1..$n"
-exit $failed
+done_testing

@@ -13,41 +13,10 @@ done
 # await, alive, pid_alive and the rest of ./stack's helpers: written once.
 . "$REGONCE_SRCDIR/stack"
 
-TESTS_RUN=0
-TESTS_FAILED=0
+# ok, is, done_testing: the TAP helpers, shared with the static checks.
+. "$REGONCE_SRCDIR/tests/tap.sh"
 REPLAY="$REGONCE_BUILDDIR/tools/regonce-replay"
 VAR=$REGONCE_IT_VAR
-
-# ok COND-EXIT-STATUS DESCRIPTION: record one case.
-ok() {
-	local status=$1
-	shift
-	TESTS_RUN=$((TESTS_RUN + 1))
-	if [ "$status" -eq 0 ]; then
-		echo "ok $TESTS_RUN - $*"
-	else
-		echo "not ok $TESTS_RUN - $*"
-		TESTS_FAILED=$((TESTS_FAILED + 1))
-	fi
-}
-
-# is GOT WANT DESCRIPTION: equality, with both sides shown on failure.
-is() {
-	local got=$1 want=$2
-	shift 2
-	if [ "$got" = "$want" ]; then
-		ok 0 "$*"
-	else
-		ok 1 "$*"
-		printf '# Expected: %s\n# But got:  %s\n' "$want" "$got"
-	fi
-}
-
-# done_testing: the plan comes last; exit non-zero on any failure.
-done_testing() {
-	echo "1..$TESTS_RUN"
-	[ "$TESTS_FAILED" -eq 0 ]
-}
 
 # request URL METHOD [curl args...]: sets STATUS, BODY and HEADERS.
 request() {
