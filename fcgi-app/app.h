@@ -169,6 +169,10 @@ enum db_status	 db_idem_store(struct db *, const unsigned char *,
 enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned int,
 		     unsigned long *);
 enum db_status	 db_begin(struct db *);
+enum db_status	 db_begin_locked(struct db *, const char *, unsigned int,
+		     enum db_lock_answer *);
+enum db_status	 db_end_unlocked(struct db *, int, const char *,
+		     enum db_lock_answer *);
 enum db_status	 db_commit(struct db *);
 enum db_status	 db_rollback(struct db *);
 int		 db_wsrep(struct db *);

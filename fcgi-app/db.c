@@ -492,9 +492,11 @@ db_connect(struct db *db)
 		socket = cfg->db_socket;
 		host = "localhost";
 	}
+	/* Multi-statements: see db_locked_pair(); no data travels as text. */
 	DB_RUN(db, mysql_real_connect_start(&connected, db->conn, host,
 	    cfg->db_user, cfg->db_password, cfg->db_name, cfg->db_port, socket,
-	    0), mysql_real_connect_cont(&connected, db->conn, ready));
+	    CLIENT_MULTI_STATEMENTS), mysql_real_connect_cont(&connected,
+	    db->conn, ready));
 	if (connected == NULL) {
 		/* Whatever the reason, there is no usable connection. */
 		db_conn_fail(db);
@@ -744,6 +746,144 @@ db_release_lock(struct db *db, const char *name, enum db_lock_answer *answer)
 	if ((st = db_execute(db, STMT_RELEASE_LOCK, &param)) != DB_OK)
 		return (st);
 	return (db_fetch_lock_answer(db, STMT_RELEASE_LOCK, answer));
+}
+
+/*
+ * A lock name is written into SQL text (db_locked_pair): only the
+ * characters reg_digest_name() produces may reach it.
+ */
+static int
+db_lock_name_ok(const char *name)
+{
+	size_t	len = strlen(name);
+
+	if (len == 0 || len >= REG_LOCK_NAME_MAX)
+		return (0);
+	return (strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789:-") ==
+	    len);
+}
+
+/*
+ * The 1, 0 or NULL of the lock function that is the current result of a
+ * multi-statement query. The result is stored (one small row), so the
+ * fetch and the free never wait.
+ */
+static enum db_status
+db_read_lock_row(struct db *db, enum db_lock_answer *answer)
+{
+	MYSQL_RES	*res = NULL;
+	MYSQL_ROW	 row;
+
+	DB_RUN(db, mysql_store_result_start(&res, db->conn),
+	    mysql_store_result_cont(&res, db->conn, ready));
+	if (res == NULL)
+		return (db_conn_fail(db));
+	if ((row = mysql_fetch_row(res)) == NULL) {
+		mysql_free_result(res);
+		return (db_fail(db, CR_UNKNOWN_ERROR,
+		    "no row from lock function"));
+	}
+	if (row[0] == NULL)
+		*answer = LOCK_NULL;
+	else
+		*answer = strcmp(row[0], "1") == 0 ? LOCK_ONE : LOCK_ZERO;
+	mysql_free_result(res);
+	return (DB_OK);
+}
+
+/*
+ * One round trip for two statements that carry no data: "first" (START
+ * TRANSACTION, COMMIT or ROLLBACK), then "SELECT <lock function>". The
+ * session has CLIENT_MULTI_STATEMENTS; the server stops at the first
+ * statement that fails, so a failed "first" leaves the lock alone.
+ * Returns the status of "first"; the lock function's own outcome is
+ * *answer (LOCK_FAILED, with db_errno() set, when it failed) and
+ * *lock_st.
+ */
+static enum db_status
+db_locked_pair(struct db *db, const char *first, const char *lock_sql,
+    enum db_lock_answer *answer, enum db_status *lock_st)
+{
+	char	sql[160];
+	int	rc, n;
+
+	*answer = LOCK_NOT_ASKED;
+	*lock_st = DB_OK;
+	if (db->conn == NULL)
+		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	n = snprintf(sql, sizeof(sql), "%s; %s", first, lock_sql);
+	if (n < 0 || (size_t)n >= sizeof(sql))
+		return (db_fail(db, CR_UNKNOWN_ERROR, "lock statement too long"));
+	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, (size_t)n),
+	    mysql_real_query_cont(&rc, db->conn, ready));
+	if (rc != 0)
+		return (db_conn_fail(db));
+	/* "first" is done; its answer is in. Now the lock function's. */
+	*answer = LOCK_FAILED;
+	DB_RUN(db, mysql_next_result_start(&rc, db->conn),
+	    mysql_next_result_cont(&rc, db->conn, ready));
+	if (rc != 0)
+		*lock_st = rc > 0 ? db_conn_fail(db) : db_fail(db,
+		    CR_UNKNOWN_ERROR, "no answer from lock function");
+	else
+		*lock_st = db_read_lock_row(db, answer);
+	/* The last result carries no more; anything else is out of sync. */
+	if (*lock_st == DB_OK && mysql_more_results(db->conn)) {
+		*answer = LOCK_FAILED;
+		*lock_st = db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "unexpected result after the lock function");
+	}
+	return (DB_OK);
+}
+
+/*
+ * START TRANSACTION and GET_LOCK(name, timeout) in one round trip. On
+ * DB_OK the transaction is open and *answer is the lock's: ONE, ZERO,
+ * NULL, or REFUSED (1235, as db_get_lock). Any other status: the caller
+ * rolls back whatever was opened (a lost connection took it all).
+ */
+enum db_status
+db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
+    enum db_lock_answer *answer)
+{
+	char		lock_sql[128];
+	enum db_status	st, lock_st;
+
+	*answer = LOCK_NOT_ASKED;
+	if (!db_lock_name_ok(name))
+		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
+	snprintf(lock_sql, sizeof(lock_sql), "SELECT GET_LOCK('%s', %u.%03u)",
+	    name, timeout_ms / 1000, timeout_ms % 1000);
+	if ((st = db_locked_pair(db, "START TRANSACTION", lock_sql, answer,
+	    &lock_st)) != DB_OK)
+		return (st);
+	if (lock_st != DB_OK && db->last_errno == ER_NOT_SUPPORTED_YET) {
+		*answer = LOCK_REFUSED;
+		return (DB_OK);
+	}
+	return (lock_st);
+}
+
+/*
+ * COMMIT (or ROLLBACK) and RELEASE_LOCK(name) in one round trip. Returns
+ * the COMMIT's status: on DB_OK the transaction is over, and *released
+ * says what became of the lock (LOCK_ONE, or the answer to log). A COMMIT
+ * that fails leaves the lock held: the caller rolls back and releases.
+ */
+enum db_status
+db_end_unlocked(struct db *db, int commit, const char *name,
+    enum db_lock_answer *released)
+{
+	char		lock_sql[128];
+	enum db_status	lock_st;
+
+	*released = LOCK_NOT_ASKED;
+	if (!db_lock_name_ok(name))
+		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
+	snprintf(lock_sql, sizeof(lock_sql), "SELECT RELEASE_LOCK('%s')",
+	    name);
+	return (db_locked_pair(db, commit ? "COMMIT" : "ROLLBACK", lock_sql,
+	    released, &lock_st));
 }
 
 /* Start a transaction (the session is READ COMMITTED). */

@@ -247,12 +247,35 @@ reg_insert(struct reg_ctx *ctx)
 }
 
 /*
+ * Close the transaction: COMMIT or ROLLBACK, with the named lock's
+ * RELEASE_LOCK in the same round trip when "lock" is held (NULL: none).
+ * A release that is not 1 is logged: the lock is gone either way once
+ * the connection is.
+ */
+static enum db_status
+reg_end(struct reg_ctx *ctx, int commit, const char *lock)
+{
+	enum db_lock_answer	released;
+	enum db_status		st;
+
+	if (lock == NULL)
+		return (commit ? db_commit(ctx->db) : db_rollback(ctx->db));
+	st = db_end_unlocked(ctx->db, commit, lock, &released);
+	if (st == DB_OK && released != LOCK_ONE)
+		log_warn("release_lock %s: answer %s, error %u", lock,
+		    db_lock_answer_name(released), db_errno(ctx->db));
+	return (st);
+}
+
+/*
  * The transaction: [SELECT ... FOR UPDATE] -> INSERT -> the key's answer
  * -> COMMIT, and ROLLBACK on every other way out. "created" is said only
  * once COMMIT has returned; a COMMIT whose answer is lost may have landed.
+ * locked: named_lock opened the transaction with its GET_LOCK (held: the
+ * lock to release with the COMMIT or ROLLBACK, NULL if refused).
  */
 static enum reg_step
-reg_transaction(struct reg_ctx *ctx, int for_update)
+reg_transaction(struct reg_ctx *ctx, int locked, const char *held)
 {
 	const struct reg_input	*in = ctx->in;
 	struct reg_outcome	 created;
@@ -261,10 +284,10 @@ reg_transaction(struct reg_ctx *ctx, int for_update)
 	enum db_status		 st;
 	int			 in_txn = 0, found;
 
-	if ((st = db_begin(ctx->db)) != DB_OK)
+	if (!locked && (st = db_begin(ctx->db)) != DB_OK)
 		return (reg_db_failed(ctx, st, "begin"));
 	in_txn = 1;
-	if (for_update) {
+	if (locked) {
 		if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1,
 		    &user, &found)) != DB_OK) {
 			step = reg_db_failed(ctx, st, "select for update");
@@ -290,7 +313,7 @@ reg_transaction(struct reg_ctx *ctx, int for_update)
 		}
 	}
 	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
-	if ((st = db_commit(ctx->db)) != DB_OK) {
+	if ((st = reg_end(ctx, 1, held)) != DB_OK) {
 		if (st == DB_LOST)
 			ctx->unknown = 1;
 		step = reg_db_failed(ctx, st, "commit");
@@ -300,8 +323,8 @@ reg_transaction(struct reg_ctx *ctx, int for_update)
 	TEST_HOOK_AFTER_COMMIT(in->openid, in->openid_len);
 	step = reg_done(ctx, REG_CREATED, NULL);
 out:
-	/* A lost connection already took the transaction with it. */
-	if (in_txn && step != STEP_LOST && db_rollback(ctx->db) != DB_OK) {
+	/* A lost connection already took the transaction and lock with it. */
+	if (in_txn && step != STEP_LOST && reg_end(ctx, 0, held) != DB_OK) {
 		reg_trace_errno(ctx);
 		log_warn("rollback: error %u: %s", db_errno(ctx->db),
 		    db_error(ctx->db));
@@ -321,7 +344,7 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 
 	TEST_HOOK_BEFORE_INSERT(ctx->cfg);
 	if (ctx->idem != NULL)
-		return (reg_transaction(ctx, 0));
+		return (reg_transaction(ctx, 0, NULL));
 	if ((step = reg_insert(ctx)) == STEP_INSERTED)
 		return (reg_done(ctx, REG_CREATED, NULL));
 	/* The INSERT was its own COMMIT: it may have landed. */
@@ -330,23 +353,32 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 	return (step);
 }
 
+/* Leave a transaction the lock step opened and will not use. */
+static void
+reg_abandon(struct reg_ctx *ctx)
+{
+	if (db_connected(ctx->db) && db_rollback(ctx->db) != DB_OK)
+		log_warn("rollback: error %u: %s", db_errno(ctx->db),
+		    db_error(ctx->db));
+}
+
 /*
  * named_lock. GET_LOCK serialises registrations of one openid across every
  * worker and every host sharing the database; FOR UPDATE covers a row that
  * is already there; the UNIQUE index is the final arbiter, so ER_DUP_ENTRY
- * is EXISTS. The lock is taken before the transaction and released after
- * it ends; COMMIT and ROLLBACK do not release it.
+ * is EXISTS. COMMIT and ROLLBACK do not release a named lock: it is
+ * released right after the transaction ends. Both pairs (START
+ * TRANSACTION + GET_LOCK, COMMIT + RELEASE_LOCK) travel as one round trip
+ * each, so a new registration costs five: pre-check, lock, FOR UPDATE,
+ * INSERT, commit.
  */
 static enum reg_step
 reg_insert_locked(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
 	char			 lock_name[REG_LOCK_NAME_MAX];
-	enum db_lock_answer	 released;
-	enum reg_step		 step;
 	enum db_status		 st;
 	int64_t			 wait_ms;
-	int			 have_lock = 0;
 	static int		 refusal_logged;
 
 	if (reg_lock_name(in->openid, in->openid_len, lock_name,
@@ -361,14 +393,18 @@ reg_insert_locked(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_BUSY,
 		    "no time left to wait for another registration of this "
 		    "openid"));
-	st = db_get_lock(ctx->db, lock_name, (unsigned int)wait_ms,
+	st = db_begin_locked(ctx->db, lock_name, (unsigned int)wait_ms,
 	    &ctx->trace.lock);
-	if (st != DB_OK)
-		return (reg_db_failed(ctx, st, "get_lock"));
+	if (st != DB_OK) {
+		enum reg_step	step = reg_db_failed(ctx, st, "get_lock");
+
+		if (step != STEP_LOST)
+			reg_abandon(ctx);
+		return (step);
+	}
 	switch (ctx->trace.lock) {
 	case LOCK_ONE:
-		have_lock = 1;
-		break;
+		return (reg_transaction(ctx, 1, lock_name));
 	case LOCK_REFUSED:
 		/*
 		 * 1235: a Galera release with MDEV-30473 does not do named
@@ -385,24 +421,17 @@ reg_insert_locked(struct reg_ctx *ctx)
 			    "certification", db_errno(ctx->db),
 			    db_error(ctx->db));
 		}
-		break;
+		return (reg_transaction(ctx, 1, NULL));
 	case LOCK_ZERO:
+		reg_abandon(ctx);
 		return (reg_done(ctx, REG_BUSY,
 		    "another registration of this openid is running"));
 	default:
 		/* NULL: the server failed the call (killed, out of memory). */
+		reg_abandon(ctx);
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}
-	step = reg_transaction(ctx, 1);
-	/* A lost connection already took the lock with it. */
-	if (step == STEP_LOST || !have_lock)
-		return (step);
-	st = db_release_lock(ctx->db, lock_name, &released);
-	if (st != DB_OK || released != LOCK_ONE)
-		log_warn("release_lock %s: answer %s, error %u", lock_name,
-		    db_lock_answer_name(released), db_errno(ctx->db));
-	return (step);
 }
 
 /*

@@ -32,6 +32,13 @@ static struct {
 	long long	 number;	/* GET_LOCK/RELEASE_LOCK's column */
 	int		 number_null;
 	int		 freed;		/* mysql_stmt_free_result calls */
+	/* A multi-statement text query: its SQL, the first statement's
+	 * error, then the lock function's error or its value. */
+	char		 query[256];
+	unsigned int	 first_errno;
+	unsigned int	 lock_errno;
+	const char	*lock_value;	/* NULL: SQL NULL */
+	unsigned int	 conn_errno;	/* what mysql_errno says */
 	MYSQL_BIND	 params[4];	/* the last execute's parameters */
 	unsigned long	 param_lens[4];
 } srv;
@@ -81,20 +88,79 @@ mysql_real_connect_start(MYSQL **ret, MYSQL *mysql, const char *host,
 	return (0);
 }
 
-int
-mysql_real_query_start(int *ret, MYSQL *mysql, const char *q,
-    unsigned long length)
-{
-	(void)mysql; (void)q; (void)length;
-	*ret = 0;
-	return (0);
-}
-
 /* A _cont is never due: each _start above has finished. */
 static int
 fake_cont(void)
 {
 	fail_msg("a non-blocking call was continued, but none was waiting");
+	return (0);
+}
+
+int
+mysql_real_query_start(int *ret, MYSQL *mysql, const char *q,
+    unsigned long length)
+{
+	(void)mysql;
+	snprintf(srv.query, sizeof(srv.query), "%.*s", (int)length, q);
+	srv.conn_errno = srv.first_errno;
+	*ret = srv.first_errno != 0;
+	return (0);
+}
+
+/* The lock function's result follows the first statement's. */
+int
+mysql_next_result_start(int *ret, MYSQL *mysql)
+{
+	(void)mysql;
+	srv.conn_errno = srv.lock_errno;
+	*ret = srv.lock_errno != 0;
+	return (0);
+}
+
+int
+mysql_next_result_cont(int *ret, MYSQL *mysql, int status)
+{
+	(void)ret; (void)mysql; (void)status;
+	return (fake_cont());
+}
+
+static MYSQL_RES	fake_res;
+static char		*fake_row[1];
+
+int
+mysql_store_result_start(MYSQL_RES **ret, MYSQL *mysql)
+{
+	(void)mysql;
+	*ret = &fake_res;
+	return (0);
+}
+
+int
+mysql_store_result_cont(MYSQL_RES **ret, MYSQL *mysql, int status)
+{
+	(void)ret; (void)mysql; (void)status;
+	return (fake_cont());
+}
+
+MYSQL_ROW
+mysql_fetch_row(MYSQL_RES *res)
+{
+	(void)res;
+	fake_row[0] = (char *)srv.lock_value;
+	return (fake_row);
+}
+
+void
+mysql_free_result(MYSQL_RES *res)
+{
+	(void)res;
+	srv.freed++;
+}
+
+my_bool
+mysql_more_results(MYSQL *mysql)
+{
+	(void)mysql;
 	return (0);
 }
 
@@ -165,7 +231,7 @@ unsigned int
 mysql_errno(MYSQL *mysql)
 {
 	(void)mysql;
-	return (0);
+	return (srv.conn_errno);
 }
 
 const char *
@@ -578,6 +644,108 @@ test_lock_failures(void **state)
 	assert_int_equal(answer, LOCK_FAILED);
 }
 
+/* --- the paired round trips ------------------------------------------ */
+
+/*
+ * START TRANSACTION + GET_LOCK travel as one text query holding only the
+ * lock name and the timeout; the lock's answer is read from the second
+ * result.
+ */
+static void
+test_begin_locked(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.lock_value = "1";
+	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 2500, &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	assert_string_equal(srv.query,
+	    "START TRANSACTION; SELECT GET_LOCK('regonce:0a1b', 2.500)");
+	srv.lock_value = "0";
+	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 1, &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_ZERO);
+	assert_string_equal(srv.query,
+	    "START TRANSACTION; SELECT GET_LOCK('regonce:0a1b', 0.001)");
+	srv.lock_value = NULL;
+	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 1000, &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_NULL);
+}
+
+/* A failed START TRANSACTION asks for no lock; a failed GET_LOCK fails. */
+static void
+test_begin_locked_failures(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.first_errno = ER_LOCK_DEADLOCK;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_RETRY);
+	assert_int_equal(answer, LOCK_NOT_ASKED);
+	srv.first_errno = 0;
+	srv.lock_errno = ER_NOT_SUPPORTED_YET;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_REFUSED);
+	srv.lock_errno = CR_SERVER_LOST;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_LOST);
+	assert_int_equal(answer, LOCK_FAILED);
+	assert_false(db_connected(db));
+}
+
+/* Nothing but a digest's hex digits reaches the SQL text. */
+static void
+test_lock_name_checked(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.query[0] = '\0';
+	assert_int_equal(db_begin_locked(db, "x'); DROP TABLE users; --",
+	    1000, &answer), DB_ERROR);
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:AB", &answer),
+	    DB_ERROR);
+	assert_string_equal(srv.query, "");
+}
+
+/*
+ * COMMIT + RELEASE_LOCK: the COMMIT's status is what counts; a failed
+ * COMMIT leaves the release undone (the caller rolls back and releases).
+ */
+static void
+test_end_unlocked(void **state)
+{
+	enum db_lock_answer	released;
+
+	(void)state;
+	srv.lock_value = "1";
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	    DB_OK);
+	assert_int_equal(released, LOCK_ONE);
+	assert_string_equal(srv.query,
+	    "COMMIT; SELECT RELEASE_LOCK('regonce:ab')");
+	assert_int_equal(db_end_unlocked(db, 0, "regonce:ab", &released),
+	    DB_OK);
+	assert_string_equal(srv.query,
+	    "ROLLBACK; SELECT RELEASE_LOCK('regonce:ab')");
+	srv.first_errno = ER_LOCK_DEADLOCK;
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	    DB_RETRY);
+	assert_int_equal(released, LOCK_NOT_ASKED);
+	/* Committed, then the connection went: still committed. */
+	srv.first_errno = 0;
+	srv.lock_errno = CR_SERVER_LOST;
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	    DB_OK);
+	assert_int_equal(released, LOCK_FAILED);
+	assert_false(db_connected(db));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -595,6 +763,10 @@ main(void)
 		T(test_lock_failures),
 		T(test_lock_refused),
 		T(test_wsrep_detected),
+		T(test_begin_locked),
+		T(test_begin_locked_failures),
+		T(test_lock_name_checked),
+		T(test_end_unlocked),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -188,6 +188,36 @@ db_rollback(struct db *db)
 	return (DB_OK);
 }
 
+/*
+ * The paired round trips play back the scripts of their two halves:
+ * START TRANSACTION (db_begin), then GET_LOCK only if it succeeded; COMMIT
+ * or ROLLBACK, then RELEASE_LOCK only if that succeeded.
+ */
+enum db_status
+db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
+    enum db_lock_answer *answer)
+{
+	enum db_status	st;
+
+	*answer = LOCK_NOT_ASKED;
+	if ((st = db_begin(db)) != DB_OK)
+		return (st);
+	return (db_get_lock(db, name, timeout_ms, answer));
+}
+
+enum db_status
+db_end_unlocked(struct db *db, int commit, const char *name,
+    enum db_lock_answer *released)
+{
+	enum db_status	st;
+
+	*released = LOCK_NOT_ASKED;
+	st = commit ? db_commit(db) : db_rollback(db);
+	if (st == DB_OK)
+		db_release_lock(db, name, released);
+	return (st);
+}
+
 unsigned int
 db_errno(struct db *db)
 {
@@ -352,7 +382,10 @@ test_deadlock_exhausted(void **state)
 	assert_int_equal(out.attempts, 3);
 }
 
-/* GET_LOCK 0: someone else holds it past the timeout. Nothing to undo. */
+/*
+ * GET_LOCK 0: someone else holds it past the timeout. The transaction
+ * that travelled with it is rolled back; there is no lock to release.
+ */
 static void
 test_lock_timeout_busy(void **state)
 {
@@ -360,7 +393,9 @@ test_lock_timeout_busy(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
+	will_return(db_begin, DB_OK);
 	lock(LOCK_ZERO, DB_OK);
+	expect_function_call(db_rollback);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 }
@@ -373,7 +408,9 @@ test_lock_null_unavailable(void **state)
 
 	(void)state;
 	find(0, 0, DB_OK);
+	will_return(db_begin, DB_OK);
 	lock(LOCK_NULL, DB_OK);
+	expect_function_call(db_rollback);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 }
@@ -568,10 +605,16 @@ test_error_releases_lock(void **state)
 	struct reg_outcome	out;
 
 	(void)state;
-	find(0, 0, DB_OK);
-	lock(LOCK_ONE, DB_OK);
-	will_return(db_begin, DB_ERROR);
+	up_to_insert();
+	will_return(db_insert_user, DB_ERROR);
+	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_INTERNAL);
+	/* START TRANSACTION failed: no GET_LOCK ran, none to release. */
+	find(0, 0, DB_OK);
+	will_return(db_begin, DB_ERROR);
+	expect_function_call(db_rollback);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INTERNAL);
 }
