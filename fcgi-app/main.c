@@ -160,6 +160,23 @@ main_check(const struct config *cfg)
 	return (rc);
 }
 
+/*
+ * End a request. libfcgi closes the connection with a "lingering" close:
+ * shutdown, then wait (up to 2 s) for nginx to hang up, so that unread
+ * input cannot turn into a reset that loses the answer. Each request
+ * would hold its worker for that wait. When the input was read to its
+ * end nothing unread is left, so the request is detached (FCGX_Detach)
+ * and libfcgi closes the socket at once.
+ */
+static void
+main_finish(FCGX_Request *req)
+{
+	if (req->in != NULL && FCGX_GetChar(req->in) == EOF &&
+	    FCGX_GetError(req->in) == 0)
+		FCGX_Detach(req);
+	FCGX_Finish_r(req);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -270,7 +287,7 @@ main(int argc, char *argv[])
 		}
 		log_set_request(++served);
 		req_handle(&req, db, &cfg);
-		FCGX_Finish_r(&req);
+		main_finish(&req);
 		log_set_request(0);
 		/* Expired Idempotency-Keys go between requests, once a minute. */
 		if (time(NULL) - last_purge >= IDEM_PURGE_EVERY_S) {
