@@ -792,98 +792,99 @@ db_read_lock_row(struct db *db, enum db_lock_answer *answer)
 }
 
 /*
- * One round trip for two statements that carry no data: "first" (START
- * TRANSACTION, COMMIT or ROLLBACK), then "SELECT <lock function>". The
- * session has CLIENT_MULTI_STATEMENTS; the server stops at the first
- * statement that fails, so a failed "first" leaves the lock alone.
- * Returns the status of "first"; the lock function's own outcome is
- * *answer (LOCK_FAILED, with db_errno() set, when it failed) and
- * *lock_st.
+ * Two statements that carry no data travel as one text query, one round
+ * trip: the session has CLIENT_MULTI_STATEMENTS. The server runs them in
+ * order and stops at the first that fails. db_send_pair() sends "a; b"
+ * and reads a's answer; db_next_result() reads b's.
  */
 static enum db_status
-db_locked_pair(struct db *db, const char *first, const char *lock_sql,
-    enum db_lock_answer *answer, enum db_status *lock_st)
+db_send_pair(struct db *db, const char *a, const char *b)
 {
 	char	sql[160];
 	int	rc, n;
 
-	*answer = LOCK_NOT_ASKED;
-	*lock_st = DB_OK;
 	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
-	n = snprintf(sql, sizeof(sql), "%s; %s", first, lock_sql);
+	n = snprintf(sql, sizeof(sql), "%s; %s", a, b);
 	if (n < 0 || (size_t)n >= sizeof(sql))
-		return (db_fail(db, CR_UNKNOWN_ERROR, "lock statement too long"));
+		return (db_fail(db, CR_UNKNOWN_ERROR, "statement too long"));
 	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, (size_t)n),
 	    mysql_real_query_cont(&rc, db->conn, ready));
-	if (rc != 0)
-		return (db_conn_fail(db));
-	/* "first" is done; its answer is in. Now the lock function's. */
-	*answer = LOCK_FAILED;
+	return (rc != 0 ? db_conn_fail(db) : DB_OK);
+}
+
+static enum db_status
+db_next_result(struct db *db)
+{
+	int	rc;
+
 	DB_RUN(db, mysql_next_result_start(&rc, db->conn),
 	    mysql_next_result_cont(&rc, db->conn, ready));
-	if (rc != 0)
-		*lock_st = rc > 0 ? db_conn_fail(db) : db_fail(db,
-		    CR_UNKNOWN_ERROR, "no answer from lock function");
-	else
-		*lock_st = db_read_lock_row(db, answer);
-	/* The last result carries no more; anything else is out of sync. */
-	if (*lock_st == DB_OK && mysql_more_results(db->conn)) {
-		*answer = LOCK_FAILED;
-		*lock_st = db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
-		    "unexpected result after the lock function");
-	}
+	if (rc > 0)
+		return (db_conn_fail(db));
+	if (rc < 0)
+		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "a statement's answer is missing"));
 	return (DB_OK);
 }
 
 /*
- * START TRANSACTION and GET_LOCK(name, timeout) in one round trip. On
- * DB_OK the transaction is open and *answer is the lock's: ONE, ZERO,
- * NULL, or REFUSED (1235, as db_get_lock). Any other status: the caller
- * rolls back whatever was opened (a lost connection took it all).
+ * GET_LOCK(name, timeout), then START TRANSACTION, in one round trip: the
+ * transaction begins only once GET_LOCK has returned. *answer is the
+ * lock's: ONE (the caller must release it, whatever the status), ZERO,
+ * NULL, REFUSED (1235, as db_get_lock; the transaction is then begun on
+ * its own) or FAILED. On DB_OK the transaction is open; on any other
+ * status the caller rolls back (and releases a lock it got).
  */
 enum db_status
 db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
     enum db_lock_answer *answer)
 {
 	char		lock_sql[128];
-	enum db_status	st, lock_st;
+	enum db_status	st;
 
-	*answer = LOCK_NOT_ASKED;
+	*answer = LOCK_FAILED;
 	if (!db_lock_name_ok(name))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
 	snprintf(lock_sql, sizeof(lock_sql), "SELECT GET_LOCK('%s', %u.%03u)",
 	    name, timeout_ms / 1000, timeout_ms % 1000);
-	if ((st = db_locked_pair(db, "START TRANSACTION", lock_sql, answer,
-	    &lock_st)) != DB_OK)
-		return (st);
-	if (lock_st != DB_OK && db->last_errno == ER_NOT_SUPPORTED_YET) {
+	if ((st = db_send_pair(db, lock_sql, "START TRANSACTION")) != DB_OK) {
+		if (db->last_errno != ER_NOT_SUPPORTED_YET)
+			return (st);
 		*answer = LOCK_REFUSED;
-		return (DB_OK);
+		return (db_begin(db));
 	}
-	return (lock_st);
+	if ((st = db_read_lock_row(db, answer)) != DB_OK)
+		return (st);
+	return (db_next_result(db));
 }
 
 /*
- * COMMIT (or ROLLBACK) and RELEASE_LOCK(name) in one round trip. Returns
- * the COMMIT's status: on DB_OK the transaction is over, and *released
- * says what became of the lock (LOCK_ONE, or the answer to log). A COMMIT
- * that fails leaves the lock held: the caller rolls back and releases.
+ * COMMIT (or ROLLBACK), then RELEASE_LOCK(name), in one round trip.
+ * Returns the COMMIT's status: on DB_OK the transaction is over and
+ * *released is the lock's answer (LOCK_ONE, or what to log; LOCK_FAILED
+ * if the release itself failed). A COMMIT that fails leaves the lock
+ * held (LOCK_NOT_ASKED): the caller rolls back and releases.
  */
 enum db_status
 db_end_unlocked(struct db *db, int commit, const char *name,
     enum db_lock_answer *released)
 {
 	char		lock_sql[128];
-	enum db_status	lock_st;
+	enum db_status	st;
 
 	*released = LOCK_NOT_ASKED;
 	if (!db_lock_name_ok(name))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
 	snprintf(lock_sql, sizeof(lock_sql), "SELECT RELEASE_LOCK('%s')",
 	    name);
-	return (db_locked_pair(db, commit ? "COMMIT" : "ROLLBACK", lock_sql,
-	    released, &lock_st));
+	if ((st = db_send_pair(db, commit ? "COMMIT" : "ROLLBACK",
+	    lock_sql)) != DB_OK)
+		return (st);
+	*released = LOCK_FAILED;
+	if (db_next_result(db) == DB_OK)
+		db_read_lock_row(db, released);
+	return (DB_OK);
 }
 
 /* Start a transaction (the session is READ COMMITTED). */

@@ -353,11 +353,14 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 	return (step);
 }
 
-/* Leave a transaction the lock step opened and will not use. */
+/*
+ * Leave what the lock step opened and will not use: the transaction, and
+ * the lock if it was taken (lock: its name, else NULL).
+ */
 static void
-reg_abandon(struct reg_ctx *ctx)
+reg_abandon(struct reg_ctx *ctx, const char *lock)
 {
-	if (db_connected(ctx->db) && db_rollback(ctx->db) != DB_OK)
+	if (db_connected(ctx->db) && reg_end(ctx, 0, lock) != DB_OK)
 		log_warn("rollback: error %u: %s", db_errno(ctx->db),
 		    db_error(ctx->db));
 }
@@ -366,11 +369,12 @@ reg_abandon(struct reg_ctx *ctx)
  * named_lock. GET_LOCK serialises registrations of one openid across every
  * worker and every host sharing the database; FOR UPDATE covers a row that
  * is already there; the UNIQUE index is the final arbiter, so ER_DUP_ENTRY
- * is EXISTS. COMMIT and ROLLBACK do not release a named lock: it is
- * released right after the transaction ends. Both pairs (START
- * TRANSACTION + GET_LOCK, COMMIT + RELEASE_LOCK) travel as one round trip
- * each, so a new registration costs five: pre-check, lock, FOR UPDATE,
- * INSERT, commit.
+ * is EXISTS. The transaction begins once GET_LOCK has returned and ends
+ * before RELEASE_LOCK (COMMIT and ROLLBACK do not release a named lock).
+ * Both pairs, GET_LOCK + START TRANSACTION and COMMIT + RELEASE_LOCK,
+ * travel as one round trip each, so a new registration costs five:
+ * pre-check, lock, FOR UPDATE, INSERT, commit. (When GET_LOCK answers 0
+ * or NULL the empty transaction that followed it is rolled back.)
  */
 static enum reg_step
 reg_insert_locked(struct reg_ctx *ctx)
@@ -399,7 +403,8 @@ reg_insert_locked(struct reg_ctx *ctx)
 		enum reg_step	step = reg_db_failed(ctx, st, "get_lock");
 
 		if (step != STEP_LOST)
-			reg_abandon(ctx);
+			reg_abandon(ctx, ctx->trace.lock == LOCK_ONE ?
+			    lock_name : NULL);
 		return (step);
 	}
 	switch (ctx->trace.lock) {
@@ -423,12 +428,12 @@ reg_insert_locked(struct reg_ctx *ctx)
 		}
 		return (reg_transaction(ctx, 1, NULL));
 	case LOCK_ZERO:
-		reg_abandon(ctx);
+		reg_abandon(ctx, NULL);
 		return (reg_done(ctx, REG_BUSY,
 		    "another registration of this openid is running"));
 	default:
 		/* NULL: the server failed the call (killed, out of memory). */
-		reg_abandon(ctx);
+		reg_abandon(ctx, NULL);
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}

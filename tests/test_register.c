@@ -190,8 +190,8 @@ db_rollback(struct db *db)
 
 /*
  * The paired round trips play back the scripts of their two halves:
- * START TRANSACTION (db_begin), then GET_LOCK only if it succeeded; COMMIT
- * or ROLLBACK, then RELEASE_LOCK only if that succeeded.
+ * GET_LOCK, then START TRANSACTION (db_begin) if GET_LOCK did not fail;
+ * COMMIT or ROLLBACK, then RELEASE_LOCK if that succeeded.
  */
 enum db_status
 db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
@@ -199,10 +199,9 @@ db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
 {
 	enum db_status	st;
 
-	*answer = LOCK_NOT_ASKED;
-	if ((st = db_begin(db)) != DB_OK)
+	if ((st = db_get_lock(db, name, timeout_ms, answer)) != DB_OK)
 		return (st);
-	return (db_get_lock(db, name, timeout_ms, answer));
+	return (db_begin(db));
 }
 
 enum db_status
@@ -611,10 +610,12 @@ test_error_releases_lock(void **state)
 	expect_function_call(db_release_lock);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INTERNAL);
-	/* START TRANSACTION failed: no GET_LOCK ran, none to release. */
+	/* START TRANSACTION failed after GET_LOCK: the lock is released. */
 	find(0, 0, DB_OK);
+	lock(LOCK_ONE, DB_OK);
 	will_return(db_begin, DB_ERROR);
 	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_INTERNAL);
 }
