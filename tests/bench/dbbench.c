@@ -62,6 +62,7 @@ struct args {
 	int		 hash_rate;
 };
 
+/* Usage: to stdout with status 0 when asked for (--help), else stderr. */
 static void __attribute__((__noreturn__))
 usage(FILE *fp, int status)
 {
@@ -327,6 +328,7 @@ cpu_ms_used(void)
 	    kids.ru_utime.tv_usec + kids.ru_stime.tv_usec) / 1e3);
 }
 
+/* Fill a from argv, or exit 2 with the usage. */
 static void
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -403,6 +405,7 @@ parse_args(int argc, char **argv, struct args *a)
 	}
 }
 
+/* Fork the processes, start them together, wait, report. */
 int
 main(int argc, char **argv)
 {
