@@ -55,6 +55,7 @@ struct config {
 	char		 log_file[PATH_MAX];
 	enum idem_mode	 idempotency;
 	unsigned int	 idempotency_ttl_s;
+	char		 metrics_file[PATH_MAX];	/* "": metrics off */
 #ifdef REGONCE_TEST_BUILD
 	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
 	int		 db_repeatable_read;
@@ -292,18 +293,20 @@ struct resp_detail {
 };
 
 enum resp_kind	 resp_kind_of(enum reg_result);
+const char	*resp_name(enum resp_kind);
 int		 resp_status(enum resp_kind);
 char		*resp_build(enum resp_kind, const struct resp_detail *, size_t *);
 int		 resp_render(enum resp_kind, const struct resp_detail *,
 		     unsigned int *, char *, size_t, size_t *);
 char		*resp_replay(unsigned int, const char *, size_t, size_t *);
+char		*resp_metrics(const char *, size_t, size_t *);
 
 /* request.c */
 
 struct json_object;
 struct FCGX_Request;
 
-enum req_route { ROUTE_NONE, ROUTE_REGISTER, ROUTE_HEALTHZ };
+enum req_route { ROUTE_NONE, ROUTE_REGISTER, ROUTE_HEALTHZ, ROUTE_METRICS };
 
 /* The FastCGI params the checks before the body read look at. */
 struct req_head {
@@ -331,5 +334,47 @@ void		 req_handle(struct FCGX_Request *, struct db *,
 /* config.c: regonce -T */
 
 void		 config_dump(const struct config *, FILE *);
+
+/* metrics.c */
+
+/* The pool-wide counters (those with labels are listed by family). */
+enum metric {
+	METRIC_REG_CREATED,	/* registrations_total{outcome} */
+	METRIC_REG_EXISTS,
+	METRIC_IDEM_REPLAYS,
+	METRIC_LOCK_WAITS,	/* GET_LOCK calls for an openid */
+	METRIC_LOCK_WAIT_US,	/* time in them */
+	METRIC_LOCK_BUSY,	/* GET_LOCK answered 0 */
+	METRIC_RETRIES,
+	METRIC_DB_DUPLICATE,	/* db_errors_total{class}: db_classify's */
+	METRIC_DB_RETRY,
+	METRIC_DB_LOST,
+	METRIC_DB_ERROR,
+	METRIC_DB_ROUND_TRIPS,
+	METRIC__COUNT
+};
+
+#define METRICS_SLOTS	128	/* workers counted each in a slot of its own */
+#define METRICS_RESULTS	32	/* request results the web layer may name */
+#define METRICS_BUCKETS	11	/* latency buckets below +Inf */
+
+/* A request result index's labels, as the web layer names it. */
+struct metrics_result {
+	const char	*name;
+	const char	*code;
+};
+
+int		 metrics_open(const char *);
+void		 metrics_close(void);
+int		 metrics_on(void);
+int		 metrics_slot(void);
+void		 metrics_add(enum metric, uint64_t);
+void		 metrics_count(enum metric);
+int64_t		 metrics_clock_us(void);
+void		 metrics_lock_waited(int64_t);
+void		 metrics_db_error(enum db_status);
+void		 metrics_request(unsigned int, int64_t);
+char		*metrics_render(const struct metrics_result *, size_t,
+		     size_t *);
 
 #endif /* REGONCE_APP_H */

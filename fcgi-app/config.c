@@ -103,6 +103,7 @@ static const struct config_key config_keys[] = {
 	{ "idempotency",	 ONE_OF(idempotency, idem_mode_names,
 				    "optional") },
 	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
+	{ "metrics_file",	 STR(metrics_file, "") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },
@@ -369,6 +370,10 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	    cfg->base_path[len - 1] == '/'))
 		return (config_fail(err, errlen, "base_path must start with "
 		    "'/' and not end with one: '%s'", cfg->base_path));
+	/* The workers share it: a relative path would follow each one's cwd. */
+	if (cfg->metrics_file[0] != '\0' && cfg->metrics_file[0] != '/')
+		return (config_fail(err, errlen, "metrics_file must be an "
+		    "absolute path: '%s'", cfg->metrics_file));
 	if (cfg->db_socket[0] == '\0' && cfg->db_host[0] == '\0')
 		return (config_fail(err, errlen,
 		    "one of db_socket or db_host must be set"));

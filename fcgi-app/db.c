@@ -192,6 +192,7 @@ db_fail(struct db *db, unsigned int err, const char *text)
 		st = DB_LOST;
 	}
 	db->deadline_hit = 0;
+	metrics_db_error(st);
 	db->last_errno = err;
 	strncpy(db->last_error, text, sizeof(db->last_error) - 1);
 	db->last_error[sizeof(db->last_error) - 1] = '\0';
@@ -296,6 +297,7 @@ db_query(struct db *db, const char *sql)
 
 	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	metrics_count(METRIC_DB_ROUND_TRIPS);
 	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, strlen(sql)),
 	    mysql_real_query_cont(&rc, db->conn, ready));
 	return (rc != 0 ? db_conn_fail(db) : DB_OK);
@@ -318,6 +320,7 @@ db_stmt_execute(struct db *db, MYSQL_STMT *stmt)
 {
 	int	rc;
 
+	metrics_count(METRIC_DB_ROUND_TRIPS);
 	DB_RUN(db, mysql_stmt_execute_start(&rc, stmt),
 	    mysql_stmt_execute_cont(&rc, stmt, ready));
 	return (rc);
@@ -808,6 +811,7 @@ db_send_pair(struct db *db, const char *a, const char *b)
 	n = snprintf(sql, sizeof(sql), "%s; %s", a, b);
 	if (n < 0 || (size_t)n >= sizeof(sql))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "statement too long"));
+	metrics_count(METRIC_DB_ROUND_TRIPS);
 	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, (size_t)n),
 	    mysql_real_query_cont(&rc, db->conn, ready));
 	return (rc != 0 ? db_conn_fail(db) : DB_OK);
@@ -842,13 +846,16 @@ db_begin_locked(struct db *db, const char *name, unsigned int timeout_ms,
 {
 	char		lock_sql[128];
 	enum db_status	st;
+	int64_t		since = metrics_clock_us();
 
 	*answer = LOCK_FAILED;
 	if (!db_lock_name_ok(name))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
 	snprintf(lock_sql, sizeof(lock_sql), "SELECT GET_LOCK('%s', %u.%03u)",
 	    name, timeout_ms / 1000, timeout_ms % 1000);
-	if ((st = db_send_pair(db, lock_sql, "START TRANSACTION")) != DB_OK) {
+	st = db_send_pair(db, lock_sql, "START TRANSACTION");
+	metrics_lock_waited(since);
+	if (st != DB_OK) {
 		if (db->last_errno != ER_NOT_SUPPORTED_YET)
 			return (st);
 		*answer = LOCK_REFUSED;

@@ -256,6 +256,8 @@ main(int argc, char *argv[])
 	if (FCGX_InitRequest(&req, 0, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
 
+	/* Off (logged) if the file cannot be used: not worth refusing to serve. */
+	metrics_open(cfg.metrics_file);
 	db = db_new(&cfg);
 	/* A database that is down now is retried per request, not fatal. */
 	if (db_connect(db) != DB_OK)
@@ -296,6 +298,7 @@ main(int argc, char *argv[])
 		}
 	}
 	log_info("worker stopping after %lu requests", served);
+	metrics_close();
 	db_free(db);
 	mysql_library_end();
 	return (0);

@@ -428,6 +428,7 @@ reg_insert_locked(struct reg_ctx *ctx)
 		}
 		return (reg_transaction(ctx, 1, NULL));
 	case LOCK_ZERO:
+		metrics_count(METRIC_LOCK_BUSY);
 		reg_abandon(ctx, NULL);
 		return (reg_done(ctx, REG_BUSY,
 		    "another registration of this openid is running"));
@@ -633,6 +634,7 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 			break;
 		if (!reg_backoff(&ctx, out->attempts))
 			break;
+		metrics_count(METRIC_RETRIES);
 	}
 	if (ctx.unknown && (step != STEP_DONE || !reg_known(out)))
 		reg_done(&ctx, REG_OUTCOME_UNKNOWN, "the database stopped "

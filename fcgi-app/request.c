@@ -17,6 +17,16 @@
 
 #define REQ_JSON_DEPTH	8	/* our object is flat; deep nesting is abuse */
 
+/* The results the metrics count requests by: each kind of answer, then: */
+enum req_metric {
+	REQ_METRIC_SCRAPE = RESP__COUNT,	/* GET /metrics answered */
+	REQ_METRIC_REPLAYED_200,		/* a stored answer, by status */
+	REQ_METRIC_REPLAYED_400,
+	REQ_METRIC_REPLAYED_OTHER,
+	REQ_METRIC__COUNT
+};
+_Static_assert(REQ_METRIC__COUNT <= METRICS_RESULTS, "METRICS_RESULTS");
+
 /* Which endpoint a request URI names, under base_path; query ignored. */
 enum req_route
 req_route(const char *base_path, const char *uri)
@@ -33,6 +43,9 @@ req_route(const char *base_path, const char *uri)
 	if (path_len == strlen("/healthz") &&
 	    strncmp(uri, "/healthz", path_len) == 0)
 		return (ROUTE_HEALTHZ);
+	if (path_len == strlen("/metrics") &&
+	    strncmp(uri, "/metrics", path_len) == 0)
+		return (ROUTE_METRICS);
 	return (ROUTE_NONE);
 }
 
@@ -143,7 +156,7 @@ req_check_head(const struct config *cfg, const struct req_head *head,
 		*kind = RESP_NOT_FOUND;
 		return (-1);
 	}
-	if (*route == ROUTE_HEALTHZ) {
+	if (*route == ROUTE_HEALTHZ || *route == ROUTE_METRICS) {
 		if (head->method != NULL && (strcmp(head->method, "GET") == 0 ||
 		    strcmp(head->method, "HEAD") == 0))
 			return (0);
@@ -410,15 +423,17 @@ req_render(const struct reg_outcome *outcome, struct db_idem *row)
 	    &row->status, row->body, sizeof(row->body), &row->body_len));
 }
 
+/* The answer when there is no memory to build one. */
+static const char req_fallback[] = "Status: 500 Internal Server Error\r\n"
+    "Content-Type: application/json; charset=utf-8\r\n\r\n"
+    "{\"code\":-5,\"error\":\"internal_error\","
+    "\"message\":\"out of memory\"}\n";
+
 /* Write an answer; a failed write means nginx has gone, nothing to do. */
 static int
 req_send(FCGX_Request *req, enum resp_kind kind,
     const struct resp_detail *detail)
 {
-	static const char	 fallback[] = "Status: 500 Internal Server Error"
-	    "\r\nContent-Type: application/json; charset=utf-8\r\n\r\n"
-	    "{\"code\":-5,\"error\":\"internal_error\","
-	    "\"message\":\"out of memory\"}\n";
 	const struct db_idem	*stored = detail->replay;
 	char			*text;
 	size_t			 len;
@@ -427,7 +442,8 @@ req_send(FCGX_Request *req, enum resp_kind kind,
 	text = stored != NULL ? resp_replay(stored->status, stored->body,
 	    stored->body_len, &len) : resp_build(kind, detail, &len);
 	if (text == NULL) {
-		FCGX_PutStr(fallback, (int)sizeof(fallback) - 1, req->out);
+		FCGX_PutStr(req_fallback, (int)sizeof(req_fallback) - 1,
+		    req->out);
 		return (500);
 	}
 	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
@@ -562,6 +578,75 @@ out:
 	return (kind);
 }
 
+/* The labels of each request result the metrics count. */
+static const struct metrics_result *
+req_metric_names(void)
+{
+	static struct metrics_result	names[REQ_METRIC__COUNT];
+	static char			codes[RESP__COUNT][4];
+	int				i;
+
+	for (i = 0; i < RESP__COUNT; i++) {
+		snprintf(codes[i], sizeof(codes[i]), "%d",
+		    resp_status((enum resp_kind)i));
+		names[i].name = resp_name((enum resp_kind)i);
+		names[i].code = codes[i];
+	}
+	names[REQ_METRIC_SCRAPE] = (struct metrics_result){ "metrics", "200" };
+	names[REQ_METRIC_REPLAYED_200] =
+	    (struct metrics_result){ "replayed", "200" };
+	names[REQ_METRIC_REPLAYED_400] =
+	    (struct metrics_result){ "replayed", "400" };
+	names[REQ_METRIC_REPLAYED_OTHER] =
+	    (struct metrics_result){ "replayed", "other" };
+	return (names);
+}
+
+/* GET /metrics: the pool's counters; the HTTP status sent. */
+static int
+req_metrics(FCGX_Request *req)
+{
+	char			*body, *text = NULL;
+	size_t			 body_len, len;
+
+	if ((body = metrics_render(req_metric_names(), REQ_METRIC__COUNT,
+	    &body_len)) != NULL)
+		text = resp_metrics(body, body_len, &len);
+	free(body);
+	if (text == NULL) {
+		FCGX_PutStr(req_fallback, (int)sizeof(req_fallback) - 1,
+		    req->out);
+		return (500);
+	}
+	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
+		log_warn("response write failed: client gone");
+	free(text);
+	return (200);
+}
+
+/* Count an answered request; a registration's verdict too. */
+static void
+req_count(enum req_route route, enum resp_kind kind,
+    const struct resp_detail *detail, int status, int64_t start)
+{
+	unsigned int	result = kind;
+
+	if (route == ROUTE_METRICS && status == 200)
+		result = REQ_METRIC_SCRAPE;
+	else if (detail->replay != NULL) {
+		metrics_count(METRIC_IDEM_REPLAYS);
+		result = status == 200 ? REQ_METRIC_REPLAYED_200 :
+		    status == 400 ? REQ_METRIC_REPLAYED_400 :
+		    REQ_METRIC_REPLAYED_OTHER;
+	} else if (kind == RESP_CREATED)
+		metrics_count(METRIC_REG_CREATED);
+	else if (kind == RESP_EXISTS)
+		metrics_count(METRIC_REG_EXISTS);
+	/* Scrapes stay out of the latency histogram: polling is not load. */
+	metrics_request(result, route == ROUTE_METRICS ? -1 :
+	    metrics_clock_us() - start);
+}
+
 /* Answer one accepted request. */
 void
 req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
@@ -570,11 +655,11 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	struct resp_detail	 detail;
 	struct reg_outcome	 outcome;
 	enum req_route		 route;
-	enum resp_kind		 kind;
+	enum resp_kind		 kind = RESP_INTERNAL;
 	size_t			 len;
 	const char		*arrival;
-	int64_t			 deadline;
-	int			 status;
+	int64_t			 deadline, start = metrics_clock_us();
+	int			 status = 0;
 
 	memset(&detail, 0, sizeof(detail));
 	/* One budget from when the web server received it: nginx's param,
@@ -594,7 +679,12 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	head.content_length = FCGX_GetParam("CONTENT_LENGTH", req->envp);
 
 	if (req_check_head(cfg, &head, &route, &len, &kind, &detail) == 0) {
-		if (route == ROUTE_HEALTHZ)
+		if (route == ROUTE_METRICS && metrics_on())
+			status = req_metrics(req);
+		else if (route == ROUTE_METRICS) {
+			kind = RESP_NOT_FOUND;
+			detail.message = "metrics are off: metrics_file is not set";
+		} else if (route == ROUTE_HEALTHZ)
 			kind = db_ping(db) == DB_OK ? RESP_HEALTH_OK :
 			    RESP_HEALTH_DOWN;
 		else if (deadline_left_ms(deadline) <= 0)
@@ -604,7 +694,9 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 			kind = req_register(req, db, cfg, &head, len,
 			    deadline, &outcome, &detail);
 	}
-	status = req_send(req, kind, &detail);
+	if (status == 0)
+		status = req_send(req, kind, &detail);
+	req_count(route, kind, &detail, status, start);
 	log_info("%s %.200s -> %d", head.method != NULL ? head.method : "-",
 	    head.uri != NULL ? head.uri : "-", status);
 }

@@ -12,6 +12,8 @@
 
 #include "app.h"
 
+#define RESP_JSON	"application/json; charset=utf-8"
+
 struct resp_row {
 	int		 status;
 	const char	*status_text;
@@ -98,6 +100,27 @@ resp_kind_of(enum reg_result result)
 	return (RESP_INTERNAL);
 }
 
+/*
+ * A kind of answer's name, as the metrics label it: the "error" slug, or
+ * a name for the answers without one. Each kind has its own.
+ */
+const char *
+resp_name(enum resp_kind kind)
+{
+	switch (kind) {
+	case RESP_CREATED:
+		return ("created");
+	case RESP_EXISTS:
+		return ("exists");
+	case RESP_HEALTH_OK:
+		return ("healthz_ok");
+	case RESP_HEALTH_DOWN:
+		return ("healthz_down");
+	default:
+		return (resp_table[kind].error);
+	}
+}
+
 /* The HTTP status of a kind of answer. */
 int
 resp_status(enum resp_kind kind)
@@ -140,16 +163,17 @@ resp_body(enum resp_kind kind, const struct resp_detail *detail)
 
 /* Headers, blank line and body of one response, in a string to free. */
 static char *
-resp_frame(int status, const char *status_text, const char *extra,
-    const char *body, size_t body_len, size_t *len)
+resp_frame(int status, const char *status_text, const char *type,
+    const char *extra, const char *body, size_t body_len, size_t *len)
 {
 	char	*out = NULL;
 	int	 n;
 
 	n = asprintf(&out, "Status: %d %s\r\n"
-	    "Content-Type: application/json; charset=utf-8\r\n"
+	    "Content-Type: %s\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "%s\r\n%.*s", status, status_text, extra, (int)body_len, body);
+	    "%s\r\n%.*s", status, status_text, type, extra, (int)body_len,
+	    body);
 	if (n < 0)
 		return (NULL);
 	*len = (size_t)n;
@@ -202,8 +226,16 @@ resp_build(enum resp_kind kind, const struct resp_detail *detail, size_t *len)
 	else if (kind == RESP_METHOD_NOT_ALLOWED && detail != NULL &&
 	    detail->allow != NULL)
 		snprintf(extra, sizeof(extra), "Allow: %s\r\n", detail->allow);
-	return (resp_frame(row->status, row->status_text, extra, body,
-	    body_len, len));
+	return (resp_frame(row->status, row->status_text, RESP_JSON, extra,
+	    body, body_len, len));
+}
+
+/* GET /metrics: the Prometheus text exposition format, version 0.0.4. */
+char *
+resp_metrics(const char *body, size_t body_len, size_t *len)
+{
+	return (resp_frame(200, "OK", "text/plain; version=0.0.4; charset=utf-8",
+	    "", body, body_len, len));
 }
 
 /* A stored answer, byte for byte, marked as a replay. */
@@ -219,6 +251,6 @@ resp_replay(unsigned int status, const char *body, size_t body_len,
 			status_text = resp_table[i].status_text;
 			break;
 		}
-	return (resp_frame((int)status, status_text,
+	return (resp_frame((int)status, status_text, RESP_JSON,
 	    "Idempotency-Replayed: true\r\n", body, body_len, len));
 }
