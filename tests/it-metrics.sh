@@ -68,17 +68,21 @@ BEFORE=$SCRAPE
 plain=$("$REPLAY" --url "$URL/register" --users 100 --replays 4 --concurrency 16 \
 	--prefix "mt-$RUN-p-" --json)
 is "$?" 0 "storm 100x4 runs clean"
+scrape
+MIDDLE=$SCRAPE
 keyed=$("$REPLAY" --url "$URL/register" --users 50 --replays 3 --concurrency 16 \
 	--prefix "mt-$RUN-k-" --idempotency-key --json)
 is "$?" 0 "keyed storm 50x3 runs clean"
 scrape
 AFTER=$SCRAPE
 echo "# storms: $(jq -c .outcomes <<<"$plain") $(jq -c .outcomes <<<"$keyed")"
+sed 's/^/#   /' <<<"$AFTER"
 
-# delta SERIES: how far one sample moved across the storms.
+# delta SERIES [BEFORE AFTER]: how far one sample moved (across both
+# storms, unless two scrapes are given).
 delta() {
 	local before after
-	before=$(m "$1" "$BEFORE") after=$(m "$1" "$AFTER")
+	before=$(m "$1" "${2:-$BEFORE}") after=$(m "$1" "${3:-$AFTER}")
 	[ "$before" = missing ] && before=0
 	echo $((${after%%.*} - ${before%%.*}))
 }
@@ -97,17 +101,26 @@ done
 requests=$(($(jq .requests <<<"$plain") + $(jq .requests <<<"$keyed")))
 is "$total" "$requests" "the tallies' buckets hold all $requests requests"
 is "${wrong# }" "" "each requests_total{result,code} moved by its tally (${#tally[@]} results)"
-is "$(($(requests_sum "$AFTER") - $(requests_sum "$BEFORE")))" "$requests" \
-	"requests_total (scrapes aside) moved by exactly $requests"
-is "$(delta "$(req metrics 200)")" 1 "the scrape in between counted itself once, as result=metrics"
+plain_requests=$(jq .requests <<<"$plain")
+is "$(($(requests_sum "$MIDDLE") - $(requests_sum "$BEFORE")))" "$plain_requests" \
+	"over the plain storm, requests_total (scrapes aside) moved by exactly $plain_requests"
+is "$(delta regonce_request_duration_seconds_count "$BEFORE" "$MIDDLE")" \
+	"$plain_requests" "... and the latency histogram's _count too"
+# regonce-replay sends a keyed copy told 409 (key in use) again, and
+# tallies only its final answer: those 409s are the extra requests.
+resent=$(($(delta "$(req idempotency_key_in_use 409)") - ${tally[409 idempotency_key_in_use]:-0}))
+echo "# keyed copies resent after a 409: $resent"
+is "$(($(requests_sum "$AFTER") - $(requests_sum "$BEFORE")))" "$((requests + resent))" \
+	"over both, requests_total (scrapes aside) moved by $requests + the $resent resent"
+is "$(delta "$(req metrics 200)")" 2 "the two scrapes in between counted themselves, as result=metrics"
 created=$(($(jq .created <<<"$plain") + $(jq .created <<<"$keyed")))
 exists=$(($(jq .exists <<<"$plain") + $(jq .exists <<<"$keyed")))
 is "$(delta 'regonce_registrations_total{outcome="created"}') $(delta 'regonce_registrations_total{outcome="exists"}')" \
 	"$created $exists" "registrations_total: $created created, $exists exists"
 is "$(delta regonce_idempotency_replays_total)" "$(jq .replayed <<<"$keyed")" \
 	"idempotency_replays_total moved by the keyed storm's replays"
-is "$(delta regonce_request_duration_seconds_count)" "$requests" \
-	"the latency histogram's _count moved by $requests"
+is "$(delta regonce_request_duration_seconds_count)" "$((requests + resent))" \
+	"the latency histogram's _count moved by as much"
 is "$(m 'regonce_request_duration_seconds_bucket{le="+Inf"}' "$AFTER")" \
 	"$(m regonce_request_duration_seconds_count "$AFTER")" "its +Inf bucket = _count"
 unsorted=$(grep '^regonce_request_duration_seconds_bucket' <<<"$AFTER" |
