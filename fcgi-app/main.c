@@ -142,6 +142,14 @@ main_check(const struct config *cfg)
 	} else if (cfg->log_file[0] == '\0' && access("/dev/log", W_OK) != 0)
 		printf("regonce: log_file is empty (syslog) but /dev/log is "
 		    "missing: nothing would be logged\n");
+	/* Not fatal: without it the pool serves, with no metrics. */
+	if (cfg->metrics_file[0] != '\0' && access(cfg->metrics_file,
+	    R_OK | W_OK) != 0 && (errno != ENOENT ||
+	    snprintf(dir, sizeof(dir), "%s", cfg->metrics_file) >=
+	    (int)sizeof(dir) || access(dirname(dir), W_OK | X_OK) != 0))
+		printf("regonce: metrics_file %s cannot be %s: %s; metrics will "
+		    "be off\n", cfg->metrics_file, errno == ENOENT ? "created" :
+		    "written", strerror(errno));
 	if (geteuid() == 0)
 		printf("regonce: checked as root; the workers run as another "
 		    "user: check as that user too\n");
