@@ -423,33 +423,43 @@ req_render(const struct reg_outcome *outcome, struct db_idem *row)
 	    &row->status, row->body, sizeof(row->body), &row->body_len));
 }
 
-/* The answer when there is no memory to build one. */
-static const char req_fallback[] = "Status: 500 Internal Server Error\r\n"
-    "Content-Type: application/json; charset=utf-8\r\n\r\n"
-    "{\"code\":-5,\"error\":\"internal_error\","
-    "\"message\":\"out of memory\"}\n";
+/*
+ * Write a whole response and free it; NULL (out of memory) writes a
+ * plain 500. A failed write means nginx has gone: nothing to do. Returns
+ * status, or 500.
+ */
+static int
+req_put(FCGX_Request *req, char *text, size_t len, int status)
+{
+	static const char	fallback[] = "Status: 500 Internal Server Error"
+	    "\r\nContent-Type: application/json; charset=utf-8\r\n\r\n"
+	    "{\"code\":-5,\"error\":\"internal_error\","
+	    "\"message\":\"out of memory\"}\n";
 
-/* Write an answer; a failed write means nginx has gone, nothing to do. */
+	if (text == NULL) {
+		FCGX_PutStr(fallback, (int)sizeof(fallback) - 1, req->out);
+		return (500);
+	}
+	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
+		log_warn("response write failed: client gone");
+	free(text);
+	return (status);
+}
+
+/* Write an answer; the HTTP status sent. */
 static int
 req_send(FCGX_Request *req, enum resp_kind kind,
     const struct resp_detail *detail)
 {
 	const struct db_idem	*stored = detail->replay;
 	char			*text;
-	size_t			 len;
+	size_t			 len = 0;
 
 	/* A replay is the stored answer, byte for byte. */
 	text = stored != NULL ? resp_replay(stored->status, stored->body,
 	    stored->body_len, &len) : resp_build(kind, detail, &len);
-	if (text == NULL) {
-		FCGX_PutStr(req_fallback, (int)sizeof(req_fallback) - 1,
-		    req->out);
-		return (500);
-	}
-	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
-		log_warn("response write failed: client gone");
-	free(text);
-	return (stored != NULL ? (int)stored->status : resp_status(kind));
+	return (req_put(req, text, len, stored != NULL ?
+	    (int)stored->status : resp_status(kind)));
 }
 
 /*
@@ -606,22 +616,14 @@ req_metric_names(void)
 static int
 req_metrics(FCGX_Request *req)
 {
-	char			*body, *text = NULL;
-	size_t			 body_len, len;
+	char	*body, *text = NULL;
+	size_t	 body_len, len = 0;
 
 	if ((body = metrics_render(req_metric_names(), REQ_METRIC__COUNT,
 	    &body_len)) != NULL)
 		text = resp_metrics(body, body_len, &len);
 	free(body);
-	if (text == NULL) {
-		FCGX_PutStr(req_fallback, (int)sizeof(req_fallback) - 1,
-		    req->out);
-		return (500);
-	}
-	if (FCGX_PutStr(text, (int)len, req->out) != (int)len)
-		log_warn("response write failed: client gone");
-	free(text);
-	return (200);
+	return (req_put(req, text, len, 200));
 }
 
 /* Count an answered request; a registration's verdict too. */

@@ -180,6 +180,9 @@ test_route(void **state)
 	assert_int_equal(req_route("", "/register"), ROUTE_REGISTER);
 	assert_int_equal(req_route("", "/register?x=1"), ROUTE_REGISTER);
 	assert_int_equal(req_route("", "/healthz"), ROUTE_HEALTHZ);
+	assert_int_equal(req_route("", "/metrics"), ROUTE_METRICS);
+	assert_int_equal(req_route("", "/metrics/"), ROUTE_NONE);
+	assert_int_equal(req_route("/api", "/api/metrics"), ROUTE_METRICS);
 	assert_int_equal(req_route("", "/registerx"), ROUTE_NONE);
 	assert_int_equal(req_route("", "/register/"), ROUTE_NONE);
 	assert_int_equal(req_route("", "/"), ROUTE_NONE);
@@ -278,6 +281,10 @@ static const struct head_case head_cases[] = {
 	{ "GET", "/register", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
 	{ "DELETE", "/register", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
 	{ "POST", "/healthz", NULL, "", -1, RESP_METHOD_NOT_ALLOWED },
+	{ "GET", "/metrics", NULL, "", 0, 0 },
+	{ "HEAD", "/metrics", NULL, "", 0, 0 },
+	{ "POST", "/metrics", "application/json", "2", -1,
+	    RESP_METHOD_NOT_ALLOWED },
 	{ "POST", "/register", "text/plain", "40", -1,
 	    RESP_UNSUPPORTED_MEDIA },
 	{ "POST", "/register", NULL, "40", -1, RESP_UNSUPPORTED_MEDIA },
