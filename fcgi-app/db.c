@@ -80,6 +80,7 @@ struct db {
 	int			 deadline_hit;	/* the last call ran out */
 	unsigned int		 last_errno;
 	char			 last_error[256];
+	char			 second[128];	/* Galera: b of a pair, unsent */
 };
 
 /*
@@ -794,34 +795,67 @@ db_read_lock_row(struct db *db, enum db_lock_answer *answer)
 	return (DB_OK);
 }
 
+/* Send one text query and read its (first) answer. */
+static enum db_status
+db_send(struct db *db, const char *sql, size_t len)
+{
+	int	rc;
+
+	metrics_count(METRIC_DB_ROUND_TRIPS);
+	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, len),
+	    mysql_real_query_cont(&rc, db->conn, ready));
+	return (rc != 0 ? db_conn_fail(db) : DB_OK);
+}
+
 /*
  * Two statements that carry no data travel as one text query, one round
  * trip: the session has CLIENT_MULTI_STATEMENTS. The server runs them in
  * order and stops at the first that fails. db_send_pair() sends "a; b"
  * and reads a's answer; db_next_result() reads b's.
+ *
+ * Not on a Galera node: there a COMMIT that lost certification in such a
+ * pair was seen answered OK (it-cluster: two "created" for one row), so
+ * each statement goes alone; db_next_result() then sends b.
  */
 static enum db_status
 db_send_pair(struct db *db, const char *a, const char *b)
 {
-	char	sql[160];
-	int	rc, n;
+	char		sql[160];
+	enum db_status	st;
+	int		n;
 
+	db->second[0] = '\0';
 	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
+	if (db->wsrep) {
+		n = snprintf(db->second, sizeof(db->second), "%s", b);
+		if (n < 0 || (size_t)n >= sizeof(db->second))
+			return (db_fail(db, CR_UNKNOWN_ERROR,
+			    "statement too long"));
+		if ((st = db_send(db, a, strlen(a))) != DB_OK)
+			db->second[0] = '\0';
+		return (st);
+	}
 	n = snprintf(sql, sizeof(sql), "%s; %s", a, b);
 	if (n < 0 || (size_t)n >= sizeof(sql))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "statement too long"));
-	metrics_count(METRIC_DB_ROUND_TRIPS);
-	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, (size_t)n),
-	    mysql_real_query_cont(&rc, db->conn, ready));
-	return (rc != 0 ? db_conn_fail(db) : DB_OK);
+	return (db_send(db, sql, (size_t)n));
 }
 
 static enum db_status
 db_next_result(struct db *db)
 {
+	char	sql[sizeof(db->second)];
 	int	rc;
 
+	if (db->second[0] != '\0') {
+		memcpy(sql, db->second, sizeof(sql));
+		db->second[0] = '\0';
+		if (db->conn == NULL)
+			return (db_fail(db, CR_SERVER_GONE_ERROR,
+			    "not connected"));
+		return (db_send(db, sql, strlen(sql)));
+	}
 	DB_RUN(db, mysql_next_result_start(&rc, db->conn),
 	    mysql_next_result_cont(&rc, db->conn, ready));
 	if (rc > 0)

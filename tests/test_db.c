@@ -708,6 +708,32 @@ test_begin_locked_failures(void **state)
 	assert_false(db_connected(db));
 }
 
+/*
+ * On a Galera node each statement of a pair goes alone (a COMMIT that
+ * lost certification was seen answered OK inside a pair).
+ */
+static void
+test_pairs_split_on_galera(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	nstmts = 0;
+	srv.rows = 1, srv.number = 1;	/* wsrep_on = 1 */
+	assert_int_equal(db_connect(db), DB_OK);
+	assert_true(db_wsrep(db));
+	srv.query[0] = '\0';
+	srv.lock_value = "1";
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &answer),
+	    DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	/* No two-statement query was sent. */
+	assert_string_equal(srv.query, "");
+}
+
 /* Nothing but a digest's hex digits reaches the SQL text. */
 static void
 test_lock_name_checked(void **state)
@@ -777,6 +803,7 @@ main(void)
 		T(test_begin_locked_failures),
 		T(test_lock_name_checked),
 		T(test_end_unlocked),
+		T(test_pairs_split_on_galera),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
