@@ -10,6 +10,7 @@ BUILD=${REGONCE_BUILDDIR:-$SRC}
 WORKER=$BUILD/fcgi-app/regonce
 REPLAY=$BUILD/tools/regonce-replay
 PAGES="$SRC/fcgi-app/regonce.8 $SRC/fcgi-app/regonce.conf.5 $SRC/tools/regonce-replay.1
+	$SRC/tests/bench/dbbench.1
 	$SRC/conf/regonce-spawn.8"
 
 . "$SRC/tests/tap.sh"
