@@ -114,6 +114,8 @@ db_classify(unsigned int err)
 	case CR_SERVER_GONE_ERROR:
 	case CR_SERVER_LOST:
 	case CR_SERVER_LOST_EXTENDED:
+	/* Answers left unread (db_read_lock_row): the session is unusable. */
+	case CR_COMMANDS_OUT_OF_SYNC:
 	/* A Galera node out of the primary component, or still joining:
 	 * "WSREP has not yet prepared node for application use". */
 	case ER_UNKNOWN_COM_ERROR:
@@ -780,11 +782,22 @@ db_read_lock_row(struct db *db, enum db_lock_answer *answer)
 
 	DB_RUN(db, mysql_store_result_start(&res, db->conn),
 	    mysql_store_result_cont(&res, db->conn, ready));
-	if (res == NULL)
+	/*
+	 * A server error ends the query (nothing more follows); a failure of
+	 * the client's own, or a missing row, leaves the pair's other answer
+	 * unread, so the connection is out of sync: CR_COMMANDS_OUT_OF_SYNC
+	 * is DB_LOST, and the connection is dropped and opened anew.
+	 */
+	if (res == NULL) {
+		if (mysql_errno(db->conn) >= CR_MIN_ERROR &&
+		    db_classify(mysql_errno(db->conn)) != DB_LOST)
+			return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+			    mysql_error(db->conn)));
 		return (db_conn_fail(db));
+	}
 	if ((row = mysql_fetch_row(res)) == NULL) {
 		mysql_free_result(res);
-		return (db_fail(db, CR_UNKNOWN_ERROR,
+		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
 		    "no row from lock function"));
 	}
 	if (row[0] == NULL)

@@ -170,18 +170,29 @@ main_check(const struct config *cfg)
 
 /*
  * End a request. libfcgi closes the connection with a "lingering" close:
- * shutdown, then wait (up to 2 s) for nginx to hang up, so that unread
- * input cannot turn into a reset that loses the answer. Each request
- * would hold its worker for that wait. When the input was read to its
- * end nothing unread is left, so the request is detached (FCGX_Detach)
- * and libfcgi closes the socket at once.
+ * shutdown, then wait (up to 2 s) for the web server to hang up, so that
+ * unread input cannot turn into a reset that loses the answer. Each
+ * request would hold its worker for that wait. When the input was read
+ * to its end nothing unread is left, so the request is detached
+ * (FCGX_Detach) and libfcgi closes the socket at once. Whether it was is
+ * asked without waiting: the socket is non-blocking for that one read,
+ * so a body still on its way (Apache streams it) is never waited for;
+ * such a request keeps the lingering close.
  */
 static void
 main_finish(FCGX_Request *req)
 {
-	if (req->in != NULL && FCGX_GetChar(req->in) == EOF &&
-	    FCGX_GetError(req->in) == 0)
-		FCGX_Detach(req);
+	int	flags, c, err;
+
+	if (req->in != NULL &&
+	    (flags = fcntl(req->ipcFd, F_GETFL)) != -1 &&
+	    fcntl(req->ipcFd, F_SETFL, flags | O_NONBLOCK) == 0) {
+		c = FCGX_GetChar(req->in);
+		err = FCGX_GetError(req->in);
+		(void)fcntl(req->ipcFd, F_SETFL, flags);
+		if (c == EOF && err == 0)
+			FCGX_Detach(req);
+	}
 	FCGX_Finish_r(req);
 }
 

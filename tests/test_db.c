@@ -38,6 +38,8 @@ static struct {
 	unsigned int	 first_errno;
 	unsigned int	 second_errno;
 	const char	*lock_value;	/* NULL: SQL NULL */
+	unsigned int	 store_errno;	/* the lock's result fails to come */
+	int		 no_row;	/* the lock's result has no row */
 	unsigned int	 conn_errno;	/* what mysql_errno says */
 	MYSQL_BIND	 params[4];	/* the last execute's parameters */
 	unsigned long	 param_lens[4];
@@ -134,7 +136,8 @@ int
 mysql_store_result_start(MYSQL_RES **ret, MYSQL *mysql)
 {
 	(void)mysql;
-	*ret = &fake_res;
+	srv.conn_errno = srv.store_errno;
+	*ret = srv.store_errno != 0 ? NULL : &fake_res;
 	return (0);
 }
 
@@ -149,6 +152,8 @@ MYSQL_ROW
 mysql_fetch_row(MYSQL_RES *res)
 {
 	(void)res;
+	if (srv.no_row)
+		return (NULL);
 	fake_row[0] = (char *)srv.lock_value;
 	return (fake_row);
 }
@@ -734,6 +739,37 @@ test_pairs_split_on_galera(void **state)
 	assert_string_equal(srv.query, "");
 }
 
+/*
+ * A lock answer that does not come whole leaves the pair's other answer
+ * unread: the connection is dropped (DB_LOST), never left out of sync. A
+ * server error there ends the query and keeps the connection.
+ */
+static void
+test_lock_answer_missing(void **state)
+{
+	enum db_lock_answer	answer;
+
+	(void)state;
+	srv.no_row = 1;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_LOST);
+	assert_false(db_connected(db));
+	srv.no_row = 0;
+	nstmts = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	srv.store_errno = CR_OUT_OF_MEMORY;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_LOST);
+	assert_false(db_connected(db));
+	nstmts = 0;
+	srv.store_errno = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	srv.store_errno = ER_LOCK_DEADLOCK;
+	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	    DB_RETRY);
+	assert_true(db_connected(db));
+}
+
 /* Nothing but a digest's hex digits reaches the SQL text. */
 static void
 test_lock_name_checked(void **state)
@@ -804,6 +840,7 @@ main(void)
 		T(test_lock_name_checked),
 		T(test_end_unlocked),
 		T(test_pairs_split_on_galera),
+		T(test_lock_answer_missing),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
