@@ -938,6 +938,13 @@ db_end_unlocked(struct db *db, int commit, const char *name,
 	*released = LOCK_FAILED;
 	if (db_next_result(db) == DB_OK)
 		db_read_lock_row(db, released);
+	/*
+	 * A release that failed may leave the lock held, and named locks are
+	 * re-entrant: this session's next GET_LOCK of the openid would count
+	 * up, not wait. Ending the session ends its locks.
+	 */
+	if (*released == LOCK_FAILED && db->conn != NULL)
+		db_disconnect(db);
 	return (DB_OK);
 }
 

@@ -809,6 +809,16 @@ test_end_unlocked(void **state)
 	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
 	    DB_RETRY);
 	assert_int_equal(released, LOCK_NOT_ASKED);
+	/* Committed, but the release failed: the session is ended. */
+	srv.first_errno = 0;
+	srv.second_errno = ER_NO_SUCH_TABLE;
+	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	    DB_OK);
+	assert_int_equal(released, LOCK_FAILED);
+	assert_false(db_connected(db));
+	nstmts = 0;
+	srv.second_errno = 0;
+	assert_int_equal(db_connect(db), DB_OK);
 	/* Committed, then the connection went: still committed. */
 	srv.first_errno = 0;
 	srv.second_errno = CR_SERVER_LOST;
