@@ -292,18 +292,25 @@ db_bind_string(MYSQL_BIND *bind, const char *value, size_t len,
 
 #define DB_SET_WAIT	"SET SESSION innodb_lock_wait_timeout = ?"
 
-/* Run a statement that carries no data. */
+/* Send one text query and read its (first) answer. */
 static enum db_status
-db_query(struct db *db, const char *sql)
+db_send(struct db *db, const char *sql, size_t len)
 {
 	int	rc;
 
 	if (db->conn == NULL)
 		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
 	metrics_count(METRIC_DB_ROUND_TRIPS);
-	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, strlen(sql)),
+	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, len),
 	    mysql_real_query_cont(&rc, db->conn, ready));
 	return (rc != 0 ? db_conn_fail(db) : DB_OK);
+}
+
+/* Run a statement that carries no data. */
+static enum db_status
+db_query(struct db *db, const char *sql)
+{
+	return (db_send(db, sql, strlen(sql)));
 }
 
 /* Prepare a statement, within the deadline. */
@@ -808,18 +815,6 @@ db_read_lock_row(struct db *db, enum db_lock_answer *answer)
 	return (DB_OK);
 }
 
-/* Send one text query and read its (first) answer. */
-static enum db_status
-db_send(struct db *db, const char *sql, size_t len)
-{
-	int	rc;
-
-	metrics_count(METRIC_DB_ROUND_TRIPS);
-	DB_RUN(db, mysql_real_query_start(&rc, db->conn, sql, len),
-	    mysql_real_query_cont(&rc, db->conn, ready));
-	return (rc != 0 ? db_conn_fail(db) : DB_OK);
-}
-
 /*
  * Two statements that carry no data travel as one text query, one round
  * trip: the session has CLIENT_MULTI_STATEMENTS. The server runs them in
@@ -838,8 +833,6 @@ db_send_pair(struct db *db, const char *a, const char *b)
 	int		n;
 
 	db->second[0] = '\0';
-	if (db->conn == NULL)
-		return (db_fail(db, CR_SERVER_GONE_ERROR, "not connected"));
 	if (db->wsrep) {
 		n = snprintf(db->second, sizeof(db->second), "%s", b);
 		if (n < 0 || (size_t)n >= sizeof(db->second))
@@ -858,16 +851,13 @@ db_send_pair(struct db *db, const char *a, const char *b)
 static enum db_status
 db_next_result(struct db *db)
 {
-	char	sql[sizeof(db->second)];
-	int	rc;
+	enum db_status	st;
+	int		rc;
 
 	if (db->second[0] != '\0') {
-		memcpy(sql, db->second, sizeof(sql));
+		st = db_send(db, db->second, strlen(db->second));
 		db->second[0] = '\0';
-		if (db->conn == NULL)
-			return (db_fail(db, CR_SERVER_GONE_ERROR,
-			    "not connected"));
-		return (db_send(db, sql, strlen(sql)));
+		return (st);
 	}
 	DB_RUN(db, mysql_next_result_start(&rc, db->conn),
 	    mysql_next_result_cont(&rc, db->conn, ready));

@@ -165,12 +165,6 @@ mysql_free_result(MYSQL_RES *res)
 	srv.freed++;
 }
 
-my_bool
-mysql_more_results(MYSQL *mysql)
-{
-	(void)mysql;
-	return (0);
-}
 
 int
 mysql_real_connect_cont(MYSQL **ret, MYSQL *mysql, int status)
