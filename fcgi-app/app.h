@@ -21,6 +21,8 @@
 enum reg_strategy {
 	STRATEGY_NAMED_LOCK,	/* GET_LOCK + SELECT ... FOR UPDATE + INSERT */
 	STRATEGY_UNIQUE,	/* INSERT, the UNIQUE index answers duplicates */
+	STRATEGY_NAMED_LOCK_COMPOUND,	/* named_lock as one MariaDB compound
+					 * statement: one round trip */
 #ifdef REGONCE_TEST_BUILD
 	STRATEGY_NAIVE,		/* the original bug: tests/regonce-test only */
 #endif
@@ -162,6 +164,9 @@ enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
 		     enum db_lock_answer *);
 enum db_status	 db_release_lock(struct db *, const char *,
 		     enum db_lock_answer *);
+enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
+		     const char *, size_t, const char *, size_t, const char *,
+		     enum db_lock_answer *, struct db_user *, int *);
 const char	*db_lock_answer_name(enum db_lock_answer);
 enum db_status	 db_idem_find(struct db *, const unsigned char *, unsigned int,
 		     struct db_idem *, int *);

@@ -41,6 +41,7 @@ _Static_assert(sizeof(enum idem_mode) == sizeof(int), "enum size");
 static const char *const strategy_names[] = {
 	[STRATEGY_NAMED_LOCK] = "named_lock",
 	[STRATEGY_UNIQUE] = "unique",
+	[STRATEGY_NAMED_LOCK_COMPOUND] = "named_lock_compound",
 #ifdef REGONCE_TEST_BUILD
 	[STRATEGY_NAIVE] = "naive",
 #endif

@@ -41,6 +41,8 @@ enum db_stmt_id {
 	STMT_IDEM_EXPIRE,
 	STMT_IDEM_STORE,
 	STMT_IDEM_PURGE,
+	/* named_lock_compound: prepared at connect when it is the strategy. */
+	STMT_REGISTER,
 	STMT__COUNT
 };
 
@@ -69,6 +71,41 @@ static const char *const db_stmt_sql[STMT__COUNT] = {
 	[STMT_IDEM_PURGE] =
 	    "DELETE FROM idempotency_keys "
 	    "WHERE created_at < NOW() - INTERVAL ? SECOND LIMIT ?",
+	/*
+	 * named_lock's sequence as one MariaDB compound statement: the server
+	 * runs it all on one execution, one round trip. Parameters: the lock
+	 * name, the lock wait (s), the openid (twice), username, hash. The
+	 * answer is one row: what happened (0 inserted, 1 found: the row's
+	 * id and hash, 2 GET_LOCK said 0, 3 it said NULL), then the id.
+	 * On any error the handler rolls back, releases the lock, and the
+	 * error reaches the client unchanged (1062, 1213, ...). LIMIT 1:
+	 * a table without the UNIQUE index may already hold two rows.
+	 */
+	[STMT_REGISTER] =
+	    "BEGIN NOT ATOMIC "
+	    "DECLARE v_lock VARCHAR(64) DEFAULT ?; "
+	    "DECLARE v_got INT; "
+	    "DECLARE v_id BIGINT UNSIGNED; "
+	    "DECLARE v_hash VARCHAR(255); "
+	    "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
+	    "BEGIN ROLLBACK; DO RELEASE_LOCK(v_lock); RESIGNAL; END; "
+	    "SET v_got = GET_LOCK(v_lock, ?); "
+	    "IF v_got IS NULL THEN SELECT 3, NULL, NULL; "
+	    "ELSEIF v_got = 0 THEN SELECT 2, NULL, NULL; "
+	    "ELSE "
+	    "START TRANSACTION; "
+	    "SELECT id, password_hash INTO v_id, v_hash FROM users "
+	    "WHERE openid = ? LIMIT 1 FOR UPDATE; "
+	    "IF v_id IS NULL THEN "
+	    "INSERT INTO users (openid, username, password_hash) "
+	    "VALUES (?, ?, ?); "
+	    "SET v_id = LAST_INSERT_ID(); "
+	    "COMMIT; DO RELEASE_LOCK(v_lock); SELECT 0, v_id, NULL; "
+	    "ELSE "
+	    "ROLLBACK; DO RELEASE_LOCK(v_lock); SELECT 1, v_id, v_hash; "
+	    "END IF; "
+	    "END IF; "
+	    "END",
 };
 
 struct db {
@@ -130,6 +167,7 @@ db_classify(unsigned int err)
 }
 
 static void	db_disconnect(struct db *);
+static enum db_status	db_prepare_late(struct db *, enum db_stmt_id);
 
 /*
  * Wait for what a non-blocking call asked for, no longer than the
@@ -402,13 +440,17 @@ db_log_guarantee(const struct db *db)
 	if (logged == db->wsrep)
 		return;
 	logged = db->wsrep;
-	if (db->wsrep)
+	if (db->wsrep) {
 		log_info("guarantee: Galera node (wsrep_on=ON): GET_LOCK is "
 		    "local to this node; across nodes the UNIQUE index on "
 		    "openid and certification decide (the COMMIT that loses "
 		    "fails with 1213 and is retried), reads are causal "
 		    "(wsrep_sync_wait=1)");
-	else
+		if (db->cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND)
+			log_info("strategy named_lock_compound runs as "
+			    "named_lock on a Galera node: each statement is "
+			    "sent alone");
+	} else
 		log_info("guarantee: one server (wsrep off): GET_LOCK "
 		    "serialises each openid's registrations across every "
 		    "worker and host using this server; the UNIQUE index on "
@@ -527,6 +569,14 @@ db_connect(struct db *db)
 			st = db_stmt_fail(db, db->stmt[i]);
 			goto fail;
 		}
+	}
+	/* A server that cannot run it says so now, not on each request. */
+	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND && !db->wsrep &&
+	    (st = db_prepare_late(db, STMT_REGISTER)) != DB_OK) {
+		log_error("strategy named_lock_compound needs MariaDB 10.1.1 "
+		    "or later (compound statements): error %u: %s",
+		    db->last_errno, db->last_error);
+		goto fail;
 	}
 	db_log_guarantee(db);
 	log_debug("db_connect: thread id %lu", mysql_thread_id(db->conn));
@@ -759,6 +809,110 @@ db_release_lock(struct db *db, const char *name, enum db_lock_answer *answer)
 	if ((st = db_execute(db, STMT_RELEASE_LOCK, &param)) != DB_OK)
 		return (st);
 	return (db_fetch_lock_answer(db, STMT_RELEASE_LOCK, answer));
+}
+
+/* Drop the answers left after a compound statement's row (its end OK). */
+static enum db_status
+db_stmt_next_results(struct db *db, MYSQL_STMT *stmt)
+{
+	int	rc;
+
+	for (;;) {
+		DB_RUN(db, mysql_stmt_next_result_start(&rc, stmt),
+		    mysql_stmt_next_result_cont(&rc, stmt, ready));
+		if (rc < 0)
+			return (DB_OK);
+		if (rc > 0)
+			return (db_stmt_fail(db, stmt));
+		if (mysql_stmt_field_count(stmt) > 0)
+			db_free_result(db, stmt);
+	}
+}
+
+/*
+ * named_lock_compound's one round trip (STMT_REGISTER): GET_LOCK(lock,
+ * timeout), then inside a transaction the FOR UPDATE lookup of openid
+ * and, when it finds nothing, the INSERT; COMMIT, RELEASE_LOCK. On DB_OK:
+ * *answer is the lock's; with LOCK_ONE, *found says whether the row was
+ * there (user: its id and hash) or is now ours (user->id). On any other
+ * status the server has rolled back and released the lock, unless the
+ * connection was lost: then the COMMIT may have landed.
+ */
+enum db_status
+db_register_compound(struct db *db, const char *lock,
+    unsigned int timeout_ms, const char *openid, size_t openid_len,
+    const char *username, size_t username_len, const char *hash,
+    enum db_lock_answer *answer, struct db_user *user, int *found)
+{
+	MYSQL_BIND	 params[6], result[3];
+	MYSQL_STMT	*stmt;
+	unsigned long	 lens[6], hash_len = 0;
+	double		 timeout_s = timeout_ms / 1000.0;
+	long long	 what = -1;
+	my_bool		 hash_null = 0;
+	enum db_status	 st;
+	int64_t		 since = metrics_clock_us();
+	int		 rc;
+
+	*answer = LOCK_FAILED;
+	*found = 0;
+	memset(user, 0, sizeof(*user));
+	memset(params, 0, sizeof(params));
+	db_bind_string(&params[0], lock, strlen(lock), &lens[0]);
+	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
+	params[1].buffer = &timeout_s;
+	db_bind_string(&params[2], openid, openid_len, &lens[2]);
+	db_bind_string(&params[3], openid, openid_len, &lens[3]);
+	db_bind_string(&params[4], username, username_len, &lens[4]);
+	db_bind_string(&params[5], hash, strlen(hash), &lens[5]);
+	st = db_execute(db, STMT_REGISTER, params);
+	metrics_lock_waited(since);
+	if (st != DB_OK)
+		return (st);
+	stmt = db->stmt[STMT_REGISTER];
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[0].buffer = &what;
+	result[1].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[1].is_unsigned = 1;
+	result[1].buffer = &user->id;
+	result[2].buffer_type = MYSQL_TYPE_STRING;
+	result[2].buffer = user->password_hash;
+	result[2].buffer_length = sizeof(user->password_hash);
+	result[2].length = &hash_len;
+	result[2].is_null = &hash_null;
+	if (mysql_stmt_field_count(stmt) != 3 ||
+	    mysql_stmt_bind_result(stmt, result) != 0)
+		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "the compound statement's answer is not its row"));
+	rc = db_fetch(db, stmt);
+	if (rc == 1)
+		return (db_stmt_fail(db, stmt));
+	if (rc == MYSQL_NO_DATA)
+		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "no row from the compound statement"));
+	/* A hash we cannot hold whole can never equal ours. */
+	if (rc == MYSQL_DATA_TRUNCATED || hash_null ||
+	    hash_len >= sizeof(user->password_hash))
+		user->password_hash[0] = '\0';
+	else
+		user->password_hash[hash_len] = '\0';
+	switch (what) {
+	case 0:
+	case 1:
+		*answer = LOCK_ONE;
+		*found = what == 1;
+		break;
+	case 2:
+		*answer = LOCK_ZERO;
+		break;
+	default:
+		*answer = LOCK_NULL;
+		break;
+	}
+	db_free_result(db, stmt);
+	/* The statement's own end: one more answer to read before the next. */
+	return (db_stmt_next_results(db, stmt));
 }
 
 /*

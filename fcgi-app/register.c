@@ -366,6 +366,31 @@ reg_abandon(struct reg_ctx *ctx, const char *lock)
 }
 
 /*
+ * The openid's lock name, and how long to wait for it: no longer than
+ * the budget leaves room for. STEP_NEXT, or the request's final answer.
+ */
+static enum reg_step
+reg_lock_plan(struct reg_ctx *ctx, char *lock_name, unsigned int *wait_ms)
+{
+	const struct reg_input	*in = ctx->in;
+	int64_t			 left;
+
+	if (reg_lock_name(in->openid, in->openid_len, lock_name,
+	    REG_LOCK_NAME_MAX) == -1)
+		return (reg_done(ctx, REG_INTERNAL,
+		    "cannot derive the lock name"));
+	left = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
+	if (left > ctx->cfg->lock_timeout_ms)
+		left = ctx->cfg->lock_timeout_ms;
+	if (left < 1)
+		return (reg_done(ctx, REG_BUSY,
+		    "no time left to wait for another registration of this "
+		    "openid"));
+	*wait_ms = (unsigned int)left;
+	return (STEP_NEXT);
+}
+
+/*
  * named_lock. GET_LOCK serialises registrations of one openid across every
  * worker and every host sharing the database; FOR UPDATE covers a row that
  * is already there; the UNIQUE index is the final arbiter, so ER_DUP_ENTRY
@@ -379,29 +404,17 @@ reg_abandon(struct reg_ctx *ctx, const char *lock)
 static enum reg_step
 reg_insert_locked(struct reg_ctx *ctx)
 {
-	const struct reg_input	*in = ctx->in;
 	char			 lock_name[REG_LOCK_NAME_MAX];
+	enum reg_step		 step;
 	enum db_status		 st;
-	int64_t			 wait_ms;
+	unsigned int		 wait_ms;
 	static int		 refusal_logged;
 
-	if (reg_lock_name(in->openid, in->openid_len, lock_name,
-	    sizeof(lock_name)) == -1)
-		return (reg_done(ctx, REG_INTERNAL,
-		    "cannot derive the lock name"));
-	/* Wait for the lock no longer than the budget leaves room for. */
-	wait_ms = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
-	if (wait_ms > ctx->cfg->lock_timeout_ms)
-		wait_ms = ctx->cfg->lock_timeout_ms;
-	if (wait_ms < 1)
-		return (reg_done(ctx, REG_BUSY,
-		    "no time left to wait for another registration of this "
-		    "openid"));
-	st = db_begin_locked(ctx->db, lock_name, (unsigned int)wait_ms,
-	    &ctx->trace.lock);
+	if ((step = reg_lock_plan(ctx, lock_name, &wait_ms)) != STEP_NEXT)
+		return (step);
+	st = db_begin_locked(ctx->db, lock_name, wait_ms, &ctx->trace.lock);
 	if (st != DB_OK) {
-		enum reg_step	step = reg_db_failed(ctx, st, "get_lock");
-
+		step = reg_db_failed(ctx, st, "get_lock");
 		if (step != STEP_LOST)
 			reg_abandon(ctx, ctx->trace.lock == LOCK_ONE ?
 			    lock_name : NULL);
@@ -435,6 +448,56 @@ reg_insert_locked(struct reg_ctx *ctx)
 	default:
 		/* NULL: the server failed the call (killed, out of memory). */
 		reg_abandon(ctx, NULL);
+		return (reg_done(ctx, REG_DB_UNAVAILABLE,
+		    "the database refused the named lock"));
+	}
+}
+
+/*
+ * named_lock_compound: named_lock's sequence, GET_LOCK -> START
+ * TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
+ * RELEASE_LOCK, run by the server as one compound statement (db.c): one
+ * round trip after the pre-check instead of four. Any error comes back
+ * after the server rolled back and released the lock; a lost connection
+ * may have taken a COMMIT with it, which the retries find out.
+ */
+static enum reg_step
+reg_insert_compound(struct reg_ctx *ctx)
+{
+	const struct reg_input	*in = ctx->in;
+	char			 lock_name[REG_LOCK_NAME_MAX];
+	struct db_user		 user;
+	enum reg_step		 step;
+	enum db_status		 st;
+	unsigned int		 wait_ms;
+	int			 found;
+
+	if ((step = reg_lock_plan(ctx, lock_name, &wait_ms)) != STEP_NEXT)
+		return (step);
+	st = db_register_compound(ctx->db, lock_name, wait_ms, in->openid,
+	    in->openid_len, in->username, in->username_len, ctx->hash,
+	    &ctx->trace.lock, &user, &found);
+	if (st == DB_DUPLICATE) {
+		/* Someone without our lock got there first. */
+		reg_trace_errno(ctx);
+		return (reg_done(ctx, REG_EXISTS, NULL));
+	}
+	if (st != DB_OK) {
+		if (st == DB_LOST)
+			ctx->unknown = 1;
+		return (reg_db_failed(ctx, st, "register"));
+	}
+	switch (ctx->trace.lock) {
+	case LOCK_ONE:
+		if (found)
+			return (reg_found(ctx, &user));
+		ctx->out->user_id = user.id;
+		return (reg_done(ctx, REG_CREATED, NULL));
+	case LOCK_ZERO:
+		metrics_count(METRIC_LOCK_BUSY);
+		return (reg_done(ctx, REG_BUSY,
+		    "another registration of this openid is running"));
+	default:
 		return (reg_done(ctx, REG_DB_UNAVAILABLE,
 		    "the database refused the named lock"));
 	}
@@ -521,9 +584,20 @@ reg_attempt(struct reg_ctx *ctx)
 		    "password hashing failed"));
 	}
 
-	if (ctx->cfg->strategy == STRATEGY_NAMED_LOCK)
+	switch (ctx->cfg->strategy) {
+	case STRATEGY_NAMED_LOCK_COMPOUND:
+		/*
+		 * A key's answer must commit with the row, and a Galera node
+		 * gets each statement alone (db.c): both take named_lock.
+		 */
+		if (ctx->idem == NULL && !db_wsrep(ctx->db))
+			return (reg_insert_compound(ctx));
 		return (reg_insert_locked(ctx));
-	return (reg_insert_unlocked(ctx));
+	case STRATEGY_NAMED_LOCK:
+		return (reg_insert_locked(ctx));
+	default:
+		return (reg_insert_unlocked(ctx));
+	}
 }
 
 /* Does this result say what happened to the row (no "unknown" left)? */

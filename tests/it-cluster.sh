@@ -27,6 +27,11 @@ for n in 1 2 3; do
 done
 grep -q 'guarantee: Galera node (wsrep_on=ON)' "$CVAR/log/regonce-c1.log"
 ok $? "cluster: the workers detect wsrep and log the guarantee in force"
+# Pool c3 is configured named_lock_compound: on Galera it must send each
+# statement alone, as named_lock does (the storms below include it).
+grep -q 'named_lock_compound runs as named_lock on a Galera node' \
+	"$CVAR/log/regonce-c3.log"
+ok $? "cluster: pool c3 (named_lock_compound) says it runs as named_lock"
 
 # --- 1. the storm across three nodes --------------------------------------
 PREFIX="cl-$RUN-storm-"

@@ -11,7 +11,8 @@
 #     gets the worker's JSON 503, none nginx's 504, and no row appears;
 #  4. MariaDB restarted (TERM, then KILL) under a storm with the default
 #     budget: every openid with a row had a copy told created or
-#     outcome_unknown, none was created twice, no "created" lost its row.
+#     outcome_unknown, none was created twice, no "created" lost its row;
+#     KILL again on the named_lock_compound pool.
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 BUDGET=$REGONCE_IT_URL_BUDGET
@@ -92,17 +93,20 @@ register "$(json "dl-$RUN-after-stop")" "$BUDGET"
 is "$STATUS $(field code)" "200 0" "stopped: the same workers serve again once it runs"
 
 # --- 4. MariaDB restarted under a storm -----------------------------------
-# restart_storm HOW: TERM (./stack db stop) or KILL (kill -9), mid-storm.
+# restart_storm HOW [POOL]: TERM (./stack db stop) or KILL (kill -9),
+# mid-storm, on pool main (named_lock) or the one named.
 restart_storm() {
-	local how=$1 prefix="dl-$RUN-$1-" report pid rc
+	local how=$1 pool=${2:-main} prefix="dl-$RUN-$1-${2:-main}-" report pid rc
+	local var=REGONCE_IT_URL${2:+_${2^^}} label="$1 storm${2:+ on $2}"
+	local url=${!var}
 	report=$(mktemp)
-	"$REPLAY" --url "$REGONCE_IT_URL/register" --users 200 --replays 4 \
+	"$REPLAY" --url "$url/register" --users 200 --replays 4 \
 		--concurrency 16 --interval-ms 10 --prefix "$prefix" \
-		--db-conf "$VAR/pools/main.conf" --json >"$report" &
+		--db-conf "$VAR/pools/$pool.conf" --json >"$report" &
 	pid=$!
 	some_rows() { [ "$(sql "SELECT COUNT(*) FROM users WHERE openid LIKE '$prefix%'")" -ge 30 ]; }
 	await 300 some_rows
-	ok $? "$how storm: the run is writing"
+	ok $? "$label: the run is writing"
 	if [ "$how" = TERM ]; then
 		REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db stop
 	else
@@ -111,19 +115,21 @@ restart_storm() {
 		await 300 not alive "$MYSQLD"
 	fi
 	REGONCE_VAR=$VAR "$REGONCE_SRCDIR/stack" db start
-	ok $? "$how storm: MariaDB is back"
+	ok $? "$label: MariaDB is back"
 	wait "$pid"
 	rc=$?
-	echo "# $how storm: $(cat "$report")"
-	echo "# $how storm: $(grep -F "openid=$prefix" "$VAR/log/regonce-main.log" | grep -c 'commit=unanswered') requests lost the answer to their COMMIT and chased it"
+	echo "# $label: $(cat "$report")"
+	echo "# $label: $(grep -F "openid=$prefix" "$VAR/log/regonce-$pool.log" | grep -c 'commit=unanswered') requests lost the answer to their COMMIT and chased it"
 	is "$(jq -r '"\(.unclaimed) \(.lost) \(.openids_created_twice) \(.duplicates)"' "$report")" "0 0 0 0" \
-		"$how storm: no row nobody was told of, no lost 'created', none created twice, no duplicates"
+		"$label: no row nobody was told of, no lost 'created', none created twice, no duplicates"
 	is "$(jq -r '[.outcomes | keys[] | select(startswith("502") or startswith("504"))] | length' "$report") $(jq -r .transport_errors "$report")" \
-		"0 0" "$how storm: no 502, no 504, every request answered"
-	is "$rc" 0 "$how storm: regonce-replay exits 0"
+		"0 0" "$label: no 502, no 504, every request answered"
+	is "$rc" 0 "$label: regonce-replay exits 0"
 	rm -f "$report"
 }
 restart_storm TERM
 restart_storm KILL
+# named_lock_compound: its COMMIT travels inside its one round trip.
+restart_storm KILL compound
 
 done_testing

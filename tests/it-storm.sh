@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Integration: concurrent storms through nginx on the real pool.
 #  - 300 users, each sent 4 times at once, 32 in flight: one row and one
-#    "created" per openid, no 5xx, for named_lock and for unique, and for
-#    named_lock on the original table, which has no UNIQUE index;
+#    "created" per openid, no 5xx, for named_lock, named_lock_compound
+#    and unique, and for both named_lock strategies on the original
+#    table, which has no UNIQUE index (the lock alone must hold);
 #  - negative control: the same race on the original table with the naive
 #    strategy must produce duplicates, or this test could not see them;
+#  - round trips, from the pool's own db_round_trips_total: a new
+#    registration on named_lock_compound costs 2 (pre-check, the compound
+#    statement), a repeat 1; control: named_lock's new registration costs
+#    more, so the count tells the two paths apart;
 #  - 300 distinct openids in one index gap: no deadlock (1213) at READ
 #    COMMITTED; negative control: at REPEATABLE READ the same storm
 #    deadlocks.
@@ -37,8 +42,28 @@ clean_storm() {
 	is "$(j lost)" 0 "$label: every 'created' has its row"
 }
 
+# round_trips URL OPENID: the pool's db_round_trips_total moved by one
+# registration of OPENID, into TRIPS. Scrapes touch no database; each
+# pool's workers are connected (a storm just ran on it).
+round_trips() {
+	local before after
+	trips_now() {
+		request "$1/metrics" GET
+		awk '$1 == "regonce_db_round_trips_total" { print $2 }' <<<"$BODY"
+	}
+	before=$(trips_now "$1")
+	register "$(printf '{"openid":"%s","username":"u","password":"12345678"}' "$2")" "$1"
+	RT_STATUS="$STATUS $(field code)"
+	after=$(trips_now "$1")
+	TRIPS=$((after - before))
+}
+
 storm named_lock "$REGONCE_IT_URL" "$VAR/pools/main.conf" 300 4
 clean_storm "named_lock storm 300x4" 300 4
+round_trips "$REGONCE_IT_URL" "rt-$RUN-lock"
+is "$RT_STATUS" "200 0" "named_lock: the counted registration is created (code 0)"
+[ "$TRIPS" -gt 2 ]
+ok $? "round-trip control: a new named_lock registration costs more than 2 ($TRIPS)"
 
 storm unique "$REGONCE_IT_URL_UNIQUE" "$VAR/pools/unique.conf" 300 4
 clean_storm "unique storm 300x4" 300 4
@@ -46,6 +71,18 @@ clean_storm "unique storm 300x4" 300 4
 # On the original table (no UNIQUE index) the named lock alone suffices.
 storm origlock "$REGONCE_IT_URL_ORIGLOCK" "$VAR/pools/origlock.conf" 300 4
 clean_storm "named_lock on the original table 300x4" 300 4
+
+# The same sequence as one compound statement, one round trip.
+storm compound "$REGONCE_IT_URL_COMPOUND" "$VAR/pools/compound.conf" 300 4
+clean_storm "named_lock_compound storm 300x4" 300 4
+round_trips "$REGONCE_IT_URL_COMPOUND" "rt-$RUN-compound"
+is "$RT_STATUS $TRIPS" "200 0 2" \
+	"named_lock_compound: a new registration (code 0) costs 2 round trips"
+round_trips "$REGONCE_IT_URL_COMPOUND" "rt-$RUN-compound"
+is "$RT_STATUS $TRIPS" "200 -1 1" "named_lock_compound: a repeat (code -1) costs 1"
+storm origcompound "$REGONCE_IT_URL_ORIGCOMPOUND" \
+	"$VAR/pools/origcompound.conf" 300 4
+clean_storm "named_lock_compound on the original table 300x4" 300 4
 
 # The negative control: the original bug, on the original table.
 storm naive "$REGONCE_IT_URL_NAIVE" "$VAR/pools/naive.conf" 50 2

@@ -30,9 +30,10 @@ static const struct set_case set_cases[] = {
 	{ "lock_timeout_ms", "1500", NULL },
 	{ "lock_timeout_ms", "0", "lock_timeout_ms is too small" },
 	{ "strategy", "unique", NULL },
-	{ "strategy", "redis", "strategy is not one of named_lock, unique: 'redis'" },
+	{ "strategy", "named_lock_compound", NULL },
+	{ "strategy", "redis", "strategy is not one of named_lock, unique, named_lock_compound: 'redis'" },
 	/* The negative controls live only in tests/regonce-test. */
-	{ "strategy", "naive", "strategy is not one of named_lock, unique: 'naive'" },
+	{ "strategy", "naive", "strategy is not one of named_lock, unique, named_lock_compound: 'naive'" },
 	{ "naive_delay_ms", "10", "unknown key 'naive_delay_ms'" },
 	{ "db_isolation", "repeatable_read", "unknown key 'db_isolation'" },
 	{ "log_level", "debug", NULL },

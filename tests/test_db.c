@@ -43,6 +43,12 @@ static struct {
 	unsigned int	 conn_errno;	/* what mysql_errno says */
 	MYSQL_BIND	 params[4];	/* the last execute's parameters */
 	unsigned long	 param_lens[4];
+	/* The compound statement's row: (number, id, text); its columns,
+	 * and what reading the answer after the row comes to. */
+	int		 compound;
+	unsigned int	 field_count;
+	int		 next_rc;	/* -1: no more; 1: it fails */
+	int		 next_calls;
 } srv;
 
 static MYSQL		 fake_conn;
@@ -337,6 +343,12 @@ fake_fetch(MYSQL_STMT *stmt)
 	}
 	if (srv.rows-- <= 0)
 		return (MYSQL_NO_DATA);
+	if (srv.compound) {
+		*(long long *)bind[0].buffer = srv.number;
+		*(unsigned long long *)bind[1].buffer = srv.id;
+		truncated = fake_fetch_string(&bind[2], srv.text, srv.text_len);
+		return (truncated ? MYSQL_DATA_TRUNCATED : 0);
+	}
 	if (bind[0].buffer_type == MYSQL_TYPE_LONGLONG && bind[0].is_null) {
 		/* SELECT GET_LOCK(...) / RELEASE_LOCK(...) */
 		*(long long *)bind[0].buffer = srv.number;
@@ -363,6 +375,30 @@ mysql_stmt_free_result_start(my_bool *ret, MYSQL_STMT *stmt)
 	srv.rows = 0;
 	*ret = 0;
 	return (0);
+}
+
+unsigned int
+mysql_stmt_field_count(MYSQL_STMT *stmt)
+{
+	(void)stmt;
+	return (srv.field_count);
+}
+
+int
+mysql_stmt_next_result_start(int *ret, MYSQL_STMT *stmt)
+{
+	srv.next_calls++;
+	if (srv.next_rc > 0)
+		stmt_errno[stmt_index(stmt)] = CR_SERVER_LOST;
+	*ret = srv.next_rc;
+	return (0);
+}
+
+int
+mysql_stmt_next_result_cont(int *ret, MYSQL_STMT *stmt, int status)
+{
+	(void)ret; (void)stmt; (void)status;
+	return (fake_cont());
 }
 
 my_bool
@@ -822,6 +858,113 @@ test_end_unlocked(void **state)
 	assert_false(db_connected(db));
 }
 
+/* --- named_lock_compound's one round trip ---------------------------- */
+
+/* Script the compound statement's answer row: (what, id, hash). */
+static void
+compound_row(long long what, unsigned long long id, const char *hash)
+{
+	srv.compound = 1;
+	srv.field_count = 3;
+	srv.next_rc = -1;
+	srv.rows = 1;
+	srv.number = what;
+	srv.id = id;
+	srv.text = hash;
+	srv.text_len = hash != NULL ? strlen(hash) : 0;
+}
+
+static enum db_status
+compound_call(enum db_lock_answer *answer, struct db_user *user, int *found)
+{
+	return (db_register_compound(db, "regonce:ab", 3000, "o", 1, "u", 1,
+	    "$argon2id$h", answer, user, found));
+}
+
+/* Each answer row means what it says; the statement's end is read. */
+static void
+test_compound_answers(void **state)
+{
+	enum db_lock_answer	answer;
+	struct db_user		user;
+	int			found;
+
+	(void)state;
+	compound_row(0, 99, NULL);
+	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	assert_false(found);
+	assert_int_equal(user.id, 99);
+	assert_int_equal(srv.next_calls, 1);
+	/* The lock name travels as a bound parameter, by its length. */
+	assert_int_equal(srv.param_lens[0], strlen("regonce:ab"));
+	compound_row(1, 7, "$argon2id$old");
+	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
+	assert_int_equal(answer, LOCK_ONE);
+	assert_true(found);
+	assert_int_equal(user.id, 7);
+	assert_string_equal(user.password_hash, "$argon2id$old");
+	compound_row(2, 0, NULL);
+	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
+	assert_int_equal(answer, LOCK_ZERO);
+	compound_row(3, 0, NULL);
+	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
+	assert_int_equal(answer, LOCK_NULL);
+	assert_true(db_connected(db));
+}
+
+/* The server's errors come back as they are: 1062, 1213, a lost link. */
+static void
+test_compound_errors(void **state)
+{
+	enum db_lock_answer	answer;
+	struct db_user		user;
+	int			found;
+
+	(void)state;
+	srv.execute_errno = ER_DUP_ENTRY;
+	assert_int_equal(compound_call(&answer, &user, &found),
+	    DB_DUPLICATE);
+	srv.execute_errno = ER_LOCK_DEADLOCK;
+	assert_int_equal(compound_call(&answer, &user, &found), DB_RETRY);
+	assert_true(db_connected(db));
+	srv.execute_errno = CR_SERVER_LOST;
+	assert_int_equal(compound_call(&answer, &user, &found), DB_LOST);
+	assert_false(db_connected(db));
+}
+
+/*
+ * An answer that is not the one row (no row, other columns, the end
+ * failing to come) leaves the session out of step: it is dropped.
+ */
+static void
+test_compound_answer_broken(void **state)
+{
+	enum db_lock_answer	answer;
+	struct db_user		user;
+	int			found;
+	int			i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		nstmts = 0;
+		srv.execute_errno = 0;
+		srv.compound = 0;
+		srv.rows = 0;
+		assert_int_equal(db_connect(db), DB_OK);
+		compound_row(0, 99, NULL);
+		if (i == 0)
+			srv.rows = 0;
+		else if (i == 1)
+			srv.field_count = 2;
+		else
+			srv.next_rc = 1;
+		assert_int_equal(compound_call(&answer, &user, &found),
+		    DB_LOST);
+		assert_false(db_connected(db));
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -845,6 +988,9 @@ main(void)
 		T(test_end_unlocked),
 		T(test_pairs_split_on_galera),
 		T(test_lock_answer_missing),
+		T(test_compound_answers),
+		T(test_compound_errors),
+		T(test_compound_answer_broken),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -19,6 +19,7 @@
 
 static char	inserted_hash[PW_HASH_MAX];
 static int	fake_connected = 1;
+static int	fake_wsrep;
 
 /* A scripted status; DB_LOST closes the connection, as db.c does. */
 static enum db_status
@@ -217,6 +218,61 @@ db_end_unlocked(struct db *db, int commit, const char *name,
 	return (st);
 }
 
+int
+db_wsrep(struct db *db)
+{
+	(void)db;
+	return (fake_wsrep);
+}
+
+/*
+ * named_lock_compound's one round trip plays back its script: the lock's
+ * answer, then (with LOCK_ONE) whether the row was found (FOUND_OURS: with
+ * the hash of an earlier insert), then the status.
+ */
+enum db_status
+db_register_compound(struct db *db, const char *lock,
+    unsigned int timeout_ms, const char *openid, size_t openid_len,
+    const char *username, size_t username_len, const char *hash,
+    enum db_lock_answer *answer, struct db_user *user, int *found)
+{
+	int	what;
+
+	(void)db;
+	(void)openid;
+	(void)openid_len;
+	(void)username;
+	(void)username_len;
+	assert_memory_equal(lock, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
+	assert_in_range(timeout_ms, 1, 3000);
+	/* The hash is done before the round trip, and is argon2id. */
+	assert_memory_equal(hash, "$argon2id$v=19$", 15);
+	*answer = mock_type(enum db_lock_answer);
+	what = mock_type(int);
+	memset(user, 0, sizeof(*user));
+	*found = what != 0;
+	if (what == FOUND_OURS) {
+		user->id = 7;
+		strcpy(user->password_hash, inserted_hash);
+	} else if (what == 1) {
+		user->id = 7;
+		strcpy(user->password_hash, "$argon2id$someone-else");
+	} else if (*answer == LOCK_ONE) {
+		/* Inserted (whether or not the answer comes back). */
+		user->id = 99;
+		strcpy(inserted_hash, hash);
+	}
+	return (scripted(mock_type(enum db_status)));
+}
+
+static void
+compound(enum db_lock_answer answer, int found, enum db_status st)
+{
+	will_return(db_register_compound, answer);
+	will_return(db_register_compound, found);
+	will_return(db_register_compound, st);
+}
+
 unsigned int
 db_errno(struct db *db)
 {
@@ -273,6 +329,7 @@ setup(void **state)
 	cfg.log_level = LOG_LEVEL_ERROR;
 	log_open("-", LOG_LEVEL_ERROR);
 	fake_connected = 1;
+	fake_wsrep = 0;
 	inserted_hash[0] = '\0';
 	memset(&stored_answer, 0, sizeof(stored_answer));
 	memset(&saved_answer, 0, sizeof(saved_answer));
@@ -924,6 +981,131 @@ test_lock_name(void **state)
 	assert_int_equal(reg_lock_name("abc", 3, name, 10), -1);
 }
 
+/* --- named_lock_compound: the same answers from one round trip ------ */
+
+/* New openid: pre-check, then one round trip; "created" with its id. */
+static void
+test_compound_created(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	find(0, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 99);
+	assert_int_equal(out.attempts, 1);
+	/* A repeat ends at the pre-check, as for named_lock. */
+	find(0, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+}
+
+/* The row appeared after the pre-check (found under the lock), or an
+ * insert without our lock won (1062): both "exists". */
+static void
+test_compound_exists(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	find(0, 0, DB_OK);
+	compound(LOCK_ONE, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	find(0, 0, DB_OK);
+	compound(LOCK_FAILED, 0, DB_DUPLICATE);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_EXISTS);
+}
+
+/* GET_LOCK 0 is busy, NULL unavailable; a deadlock is retried whole. */
+static void
+test_compound_lock_answers(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	find(0, 0, DB_OK);
+	compound(LOCK_ZERO, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_BUSY);
+	find(0, 0, DB_OK);
+	compound(LOCK_NULL, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+	find(0, 0, DB_OK);
+	compound(LOCK_FAILED, 0, DB_RETRY);
+	find(0, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.attempts, 2);
+}
+
+/*
+ * The connection dies during the round trip, whose COMMIT had landed:
+ * the reconnected pre-check finds our own hash, "created" once. When
+ * the server stays away past the budget: "outcome unknown", never
+ * "unavailable" (the COMMIT may have landed).
+ */
+static void
+test_compound_lost(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	find(0, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_LOST);
+	will_return(db_reconnect, DB_OK);
+	find(0, FOUND_OURS, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 7);
+	assert_int_equal(out.attempts, 2);
+	find(0, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_LOST);
+	will_return_always(db_reconnect, DB_LOST);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 400), &out);
+	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
+}
+
+/*
+ * A keyed request (its answer must commit with the row) and a Galera
+ * node (each statement alone) take named_lock's statements instead.
+ */
+static void
+test_compound_falls_back(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	fake_wsrep = 1;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	fake_wsrep = 0;
+	key_begin(0);
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	expect_function_call(db_idem_store);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);	/* the openid's */
+	expect_function_call(db_release_lock);	/* the key's */
+	reg_user(NULL, &cfg, &good, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_string_equal(saved_answer.body, "created:99");
+}
+
 #define T(fn) cmocka_unit_test_setup(fn, setup)
 
 int
@@ -950,6 +1132,11 @@ main(void)
 		T(test_reconnect_first),
 		T(test_error_releases_lock),
 		T(test_unique_strategy),
+		T(test_compound_created),
+		T(test_compound_exists),
+		T(test_compound_lock_answers),
+		T(test_compound_lost),
+		T(test_compound_falls_back),
 		T(test_key_created_stored),
 		T(test_key_replayed),
 		T(test_key_reused),
