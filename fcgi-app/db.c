@@ -77,16 +77,17 @@ static const char *const db_stmt_sql[STMT__COUNT] = {
 	 * name, the lock wait (s), the openid (twice), username, hash. The
 	 * answer is one row: what happened (0 inserted, 1 found: the row's
 	 * id and hash, 2 GET_LOCK said 0, 3 it said NULL), then the id.
-	 * On any error the handler rolls back, releases the lock, and the
-	 * error reaches the client unchanged (1062, 1213, ...). LIMIT 1:
-	 * a table without the UNIQUE index may already hold two rows.
+	 * On an SQL error the handler rolls back, releases the lock, and
+	 * the error reaches the client unchanged (1062, 1213, ...); a
+	 * killed statement may skip it (db_register_compound). LIMIT 1: a
+	 * table without the UNIQUE index may already hold two rows.
 	 */
 	[STMT_REGISTER] =
 	    "BEGIN NOT ATOMIC "
-	    "DECLARE v_lock VARCHAR(64) DEFAULT ?; "
+	    "DECLARE v_lock VARCHAR(64) CHARACTER SET ascii DEFAULT ?; "
 	    "DECLARE v_got INT; "
 	    "DECLARE v_id BIGINT UNSIGNED; "
-	    "DECLARE v_hash VARCHAR(255); "
+	    "DECLARE v_hash VARCHAR(255) CHARACTER SET ascii; "
 	    "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
 	    "BEGIN ROLLBACK; DO RELEASE_LOCK(v_lock); RESIGNAL; END; "
 	    "SET v_got = GET_LOCK(v_lock, ?); "
@@ -573,9 +574,10 @@ db_connect(struct db *db)
 	/* A server that cannot run it says so now, not on each request. */
 	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND && !db->wsrep &&
 	    (st = db_prepare_late(db, STMT_REGISTER)) != DB_OK) {
-		log_error("strategy named_lock_compound needs MariaDB 10.1.1 "
-		    "or later (compound statements): error %u: %s",
-		    db->last_errno, db->last_error);
+		if (st != DB_LOST)
+			log_error("strategy named_lock_compound needs MariaDB "
+			    "10.1.1 or later (compound statements): error "
+			    "%u: %s", db->last_errno, db->last_error);
 		goto fail;
 	}
 	db_log_guarantee(db);
@@ -830,13 +832,35 @@ db_stmt_next_results(struct db *db, MYSQL_STMT *stmt)
 }
 
 /*
+ * Did the compound statement's error handler surely run for this error?
+ * The server's stored-program executor does not promise it for a killed
+ * statement (KILL QUERY, max_statement_time) or a fatal error, and a
+ * client-side error says nothing of what the server did.
+ */
+static int
+db_compound_handled(unsigned int err)
+{
+	switch (err) {
+	case ER_QUERY_INTERRUPTED:
+	case ER_STATEMENT_TIMEOUT:
+	case ER_OUTOFMEMORY:
+	case ER_OUT_OF_SORTMEMORY:
+	case ER_OUT_OF_RESOURCES:
+		return (0);
+	default:
+		return (err < CR_MIN_ERROR || err > CR_MAX_ERROR);
+	}
+}
+
+/*
  * named_lock_compound's one round trip (STMT_REGISTER): GET_LOCK(lock,
  * timeout), then inside a transaction the FOR UPDATE lookup of openid
  * and, when it finds nothing, the INSERT; COMMIT, RELEASE_LOCK. On DB_OK:
  * *answer is the lock's; with LOCK_ONE, *found says whether the row was
- * there (user: its id and hash) or is now ours (user->id). On any other
- * status the server has rolled back and released the lock, unless the
- * connection was lost: then the COMMIT may have landed.
+ * there (user: its id and hash) or is now ours (user->id). Any other
+ * status but DB_LOST comes after the server rolled back and released the
+ * lock. DB_LOST: the COMMIT may have landed; and when the handler was
+ * skipped the session is ended here, which ends its transaction and lock.
  */
 enum db_status
 db_register_compound(struct db *db, const char *lock,
@@ -867,8 +891,15 @@ db_register_compound(struct db *db, const char *lock,
 	db_bind_string(&params[5], hash, strlen(hash), &lens[5]);
 	st = db_execute(db, STMT_REGISTER, params);
 	metrics_lock_waited(since);
-	if (st != DB_OK)
+	if (st != DB_OK) {
+		if (st != DB_LOST && !db_compound_handled(db->last_errno)) {
+			/* Maybe stopped anywhere: the lock held, the COMMIT
+			 * done or not. The error number stays for the log. */
+			db_disconnect(db);
+			return (DB_LOST);
+		}
 		return (st);
+	}
 	stmt = db->stmt[STMT_REGISTER];
 	memset(result, 0, sizeof(result));
 	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
@@ -911,8 +942,14 @@ db_register_compound(struct db *db, const char *lock,
 		break;
 	}
 	db_free_result(db, stmt);
-	/* The statement's own end: one more answer to read before the next. */
-	return (db_stmt_next_results(db, stmt));
+	/*
+	 * The statement's own end: one more answer to read before the next.
+	 * The row is the answer (the block ran to its end): if the rest does
+	 * not come, the session is dropped, the answer stands.
+	 */
+	if (db_stmt_next_results(db, stmt) != DB_OK && db->conn != NULL)
+		db_disconnect(db);
+	return (DB_OK);
 }
 
 /*

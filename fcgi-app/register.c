@@ -457,9 +457,10 @@ reg_insert_locked(struct reg_ctx *ctx)
  * named_lock_compound: named_lock's sequence, GET_LOCK -> START
  * TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
  * RELEASE_LOCK, run by the server as one compound statement (db.c): one
- * round trip after the pre-check instead of four. Any error comes back
- * after the server rolled back and released the lock; a lost connection
- * may have taken a COMMIT with it, which the retries find out.
+ * round trip after the pre-check instead of four. Any error but DB_LOST
+ * comes back after the server rolled back and released the lock. DB_LOST
+ * (the connection went, or db.c ended a session whose statement was
+ * killed) may have taken a COMMIT with it: the retries find out.
  */
 static enum reg_step
 reg_insert_compound(struct reg_ctx *ctx)

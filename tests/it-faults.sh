@@ -3,7 +3,9 @@
 #  1. a worker killed (-9) between INSERT and COMMIT, holding the lock;
 #  2. more clients than workers;
 #  3. MariaDB restarted in the middle of a replay run;
-#  4. SIGTERM to the pool while a registration is in flight.
+#  4. SIGTERM to the pool while a registration is in flight;
+#  5. KILL QUERY of a named_lock_compound statement that holds the named
+#     lock inside its transaction: answered created, one row, no lock left.
 # The pause point comes from tests/regonce-test (configure
 # --enable-test-hooks); the installed worker has none.
 . "$REGONCE_SRCDIR/tests/lib.sh"
@@ -150,5 +152,53 @@ is "$(jq -r '"\(.duplicates) \(.lost) \(.openids_created_twice) \(.transport_err
 is "$(jq -r '[.outcomes | keys[] | select(. != "200 created" and . != "200 exists"
 	and . != "502 backend_unavailable")] | length' <<<"$REPORT")" 0 \
 	"term: answers are created, exists, or nginx's JSON 502 once the pool is gone"
+
+# --- 5. KILL QUERY inside named_lock_compound's one statement -------------
+# A session of the test's holds the openid's row (an uncommitted INSERT),
+# so the compound statement waits in its FOR UPDATE, with the named lock
+# taken and its transaction open. The server may skip the block's error
+# handler for a killed statement; the worker ends that session (which
+# rolls back and frees the lock) and finds out afresh from a new one.
+# (MariaDB 10.11 did run the handler for a kill in a row-lock wait: with
+# the worker's disconnect taken out, this test still passed there.) Then
+# the test's session lets the row go.
+OID="flt-$RUN-killq"
+NAME=$(lock_name "$OID")
+ROW_IN=$(mktemp -u) ROW_OUT=$(mktemp)
+mkfifo "$ROW_IN"
+mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N \
+	--unbuffered regonce <"$ROW_IN" >"$ROW_OUT" 2>&1 &
+ROW_HOLDER=$!
+exec 8>"$ROW_IN"
+echo "START TRANSACTION; INSERT INTO users (openid, username, password_hash)
+	VALUES ('$OID', 'holder', 'x'); SELECT 'row-held';" >&8
+await 300 grep -q row-held "$ROW_OUT"
+ok $? "killq: a session of the test's holds the openid's row, uncommitted"
+OUT=$(mktemp)
+curl -s -o "$OUT" -w '%{http_code}' -H 'Content-Type: application/json' \
+	-d "$(json "$OID")" "$REGONCE_IT_URL_COMPOUND/register" >"$OUT.status" &
+CURL=$!
+waiting_thread() {
+	sql "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX
+		WHERE trx_state = 'LOCK WAIT' LIMIT 1"
+}
+waiting() { [ -n "$(waiting_thread)" ]; }
+await 300 waiting
+ok $? "killq: the compound statement waits in its FOR UPDATE"
+VICTIM=$(waiting_thread)
+lock_held "$NAME"
+ok $? "killq: with the openid's named lock taken"
+sql "KILL QUERY $VICTIM"
+echo "ROLLBACK; SELECT 'row-gone';" >&8
+exec 8>&-
+wait "$ROW_HOLDER"
+rm -f "$ROW_IN" "$ROW_OUT"
+wait "$CURL"
+is "$(answer code)" "200 0" "killq: the request is answered created"
+is "$(rows "$OID")" 1 "killq: one row"
+lock_free "$NAME"
+ok $? "killq: no named lock is left held (the killed session was ended)"
+grep -F "openid=$OID " "$VAR/log/regonce-compound.log" | grep -q 'errnos=[0-9,]*1317'
+ok $? "killq: the worker saw its statement killed (1317)"
 
 done_testing

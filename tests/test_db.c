@@ -934,8 +934,10 @@ test_compound_errors(void **state)
 }
 
 /*
- * An answer that is not the one row (no row, other columns, the end
- * failing to come) leaves the session out of step: it is dropped.
+ * An answer that is not the one row (no row, other columns) leaves the
+ * session out of step: it is dropped, and the outcome is unknown. When
+ * the row came but the statement's end did not, the row is the answer
+ * (the block had run to its end) and the session is dropped.
  */
 static void
 test_compound_answer_broken(void **state)
@@ -960,9 +962,50 @@ test_compound_answer_broken(void **state)
 		else
 			srv.next_rc = 1;
 		assert_int_equal(compound_call(&answer, &user, &found),
-		    DB_LOST);
+		    i < 2 ? DB_LOST : DB_OK);
 		assert_false(db_connected(db));
 	}
+	assert_int_equal(answer, LOCK_ONE);
+	assert_false(found);
+	assert_int_equal(user.id, 99);
+}
+
+/*
+ * A killed statement (KILL QUERY 1317, max_statement_time 1969) or a
+ * fatal error skips the block's handler: the transaction may be open
+ * and the lock held, the COMMIT done or not. The session is ended (the
+ * server then rolls back and releases) and the status is DB_LOST, so
+ * the caller finds out from a new one; the error number stays.
+ */
+static void
+test_compound_killed(void **state)
+{
+	static const unsigned int	killed[] = { ER_QUERY_INTERRUPTED,
+					    ER_STATEMENT_TIMEOUT,
+					    ER_OUTOFMEMORY };
+	enum db_lock_answer		answer;
+	struct db_user			user;
+	int				found;
+	size_t				i;
+
+	(void)state;
+	for (i = 0; i < sizeof(killed) / sizeof(killed[0]); i++) {
+		nstmts = 0;
+		srv.execute_errno = 0;
+		assert_int_equal(db_connect(db), DB_OK);
+		srv.execute_errno = killed[i];
+		assert_int_equal(compound_call(&answer, &user, &found),
+		    DB_LOST);
+		assert_false(db_connected(db));
+		assert_int_equal(db_errno(db), killed[i]);
+	}
+	/* Control: an error the handler saw keeps the session. */
+	nstmts = 0;
+	srv.execute_errno = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	srv.execute_errno = ER_LOCK_WAIT_TIMEOUT;
+	assert_int_equal(compound_call(&answer, &user, &found), DB_RETRY);
+	assert_true(db_connected(db));
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -991,6 +1034,7 @@ main(void)
 		T(test_compound_answers),
 		T(test_compound_errors),
 		T(test_compound_answer_broken),
+		T(test_compound_killed),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
