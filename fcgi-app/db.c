@@ -649,6 +649,20 @@ db_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
 	return (DB_OK);
 }
 
+/*
+ * End a fetched password hash at the length the server sent (fetch
+ * status rc). A hash we cannot hold whole can never equal ours: "".
+ */
+static void
+db_hash_end(struct db_user *user, int rc, my_bool is_null, unsigned long len)
+{
+	if (rc == MYSQL_DATA_TRUNCATED || is_null ||
+	    len >= sizeof(user->password_hash))
+		user->password_hash[0] = '\0';
+	else
+		user->password_hash[len] = '\0';
+}
+
 /* Look an openid up; for_update takes the row lock inside a transaction. */
 enum db_status
 db_find_user(struct db *db, const char *openid, size_t len, int for_update,
@@ -682,12 +696,7 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 	rc = db_fetch(db, db->stmt[id]);
 	if (rc == 0 || rc == MYSQL_DATA_TRUNCATED) {
 		*found = 1;
-		/* A hash we cannot hold whole can never equal ours. */
-		if (rc == MYSQL_DATA_TRUNCATED || hash_null ||
-		    hash_len >= sizeof(user->password_hash))
-			user->password_hash[0] = '\0';
-		else
-			user->password_hash[hash_len] = '\0';
+		db_hash_end(user, rc, hash_null, hash_len);
 	} else if (rc == 1) {
 		st = db_stmt_fail(db, db->stmt[id]);
 	}
@@ -922,12 +931,7 @@ db_register_compound(struct db *db, const char *lock,
 	if (rc == MYSQL_NO_DATA)
 		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
 		    "no row from the compound statement"));
-	/* A hash we cannot hold whole can never equal ours. */
-	if (rc == MYSQL_DATA_TRUNCATED || hash_null ||
-	    hash_len >= sizeof(user->password_hash))
-		user->password_hash[0] = '\0';
-	else
-		user->password_hash[hash_len] = '\0';
+	db_hash_end(user, rc, hash_null, hash_len);
 	switch (what) {
 	case 0:
 	case 1:
