@@ -467,8 +467,9 @@ metrics_render(const struct metrics_result *results, size_t nresults,
 	    V(counter[METRIC_DB_LOST]), V(counter[METRIC_DB_ERROR]));
 	metrics_sample(fp, "regonce_db_round_trips_total", "counter",
 	    "Statement round trips to the database: text queries (a pair "
-	    "sent together counts once) and prepared executions; not "
-	    "connects, prepares or pings.",
+	    "sent together counts once) and prepared executions, a new "
+	    "session's setup among them; not the connect itself, prepares "
+	    "or pings.",
 	    V(counter[METRIC_DB_ROUND_TRIPS]));
 	metrics_sample(fp, "regonce_workers", "gauge",
 	    "Workers alive that hold a slot in metrics_file.", live);
