@@ -118,7 +118,7 @@ struct db {
 	int			 deadline_hit;	/* the last call ran out */
 	unsigned int		 last_errno;
 	char			 last_error[256];
-	char			 second[128];	/* Galera: b of a pair, unsent */
+	const char		*second;	/* Galera: b of a pair, unsent */
 };
 
 /*
@@ -297,6 +297,7 @@ db_disconnect(struct db *db)
 {
 	int	i;
 
+	db->second = NULL;
 	for (i = 0; i < STMT__COUNT; i++) {
 		if (db->stmt[i] != NULL)
 			mysql_stmt_close(db->stmt[i]);
@@ -548,7 +549,7 @@ db_connect(struct db *db)
 		socket = cfg->db_socket;
 		host = "localhost";
 	}
-	/* Multi-statements: see db_locked_pair(); no data travels as text. */
+	/* Multi-statements: see db_send_pair(); no data travels as text. */
 	DB_RUN(db, mysql_real_connect_start(&connected, db->conn, host,
 	    cfg->db_user, cfg->db_password, cfg->db_name, cfg->db_port, socket,
 	    CLIENT_MULTI_STATEMENTS), mysql_real_connect_cont(&connected,
@@ -649,6 +650,21 @@ db_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
 	return (DB_OK);
 }
 
+/* Bind a user's two columns, id and password_hash, at cols[0] and [1]. */
+static void
+db_bind_user(MYSQL_BIND *cols, struct db_user *user, unsigned long *hash_len,
+    my_bool *hash_null)
+{
+	cols[0].buffer_type = MYSQL_TYPE_LONGLONG;
+	cols[0].is_unsigned = 1;
+	cols[0].buffer = &user->id;
+	cols[1].buffer_type = MYSQL_TYPE_STRING;
+	cols[1].buffer = user->password_hash;
+	cols[1].buffer_length = sizeof(user->password_hash);
+	cols[1].length = hash_len;
+	cols[1].is_null = hash_null;
+}
+
 /*
  * End a fetched password hash at the length the server sent (fetch
  * status rc). A hash we cannot hold whole can never equal ours: "".
@@ -683,14 +699,7 @@ db_find_user(struct db *db, const char *openid, size_t len, int for_update,
 		return (st);
 
 	memset(result, 0, sizeof(result));
-	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
-	result[0].is_unsigned = 1;
-	result[0].buffer = &user->id;
-	result[1].buffer_type = MYSQL_TYPE_STRING;
-	result[1].buffer = user->password_hash;
-	result[1].buffer_length = sizeof(user->password_hash);
-	result[1].length = &hash_len;
-	result[1].is_null = &hash_null;
+	db_bind_user(result, user, &hash_len, &hash_null);
 	if (mysql_stmt_bind_result(db->stmt[id], result) != 0)
 		return (db_stmt_fail(db, db->stmt[id]));
 	rc = db_fetch(db, db->stmt[id]);
@@ -913,14 +922,7 @@ db_register_compound(struct db *db, const char *lock,
 	memset(result, 0, sizeof(result));
 	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
 	result[0].buffer = &what;
-	result[1].buffer_type = MYSQL_TYPE_LONGLONG;
-	result[1].is_unsigned = 1;
-	result[1].buffer = &user->id;
-	result[2].buffer_type = MYSQL_TYPE_STRING;
-	result[2].buffer = user->password_hash;
-	result[2].buffer_length = sizeof(user->password_hash);
-	result[2].length = &hash_len;
-	result[2].is_null = &hash_null;
+	db_bind_user(&result[1], user, &hash_len, &hash_null);
 	if (mysql_stmt_field_count(stmt) != 3 ||
 	    mysql_stmt_bind_result(stmt, result) != 0)
 		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
@@ -957,7 +959,7 @@ db_register_compound(struct db *db, const char *lock,
 }
 
 /*
- * A lock name is written into SQL text (db_locked_pair): only the
+ * A lock name is written into SQL text (db_send_pair): only the
  * characters reg_digest_name() produces may reach it.
  */
 static int
@@ -1027,14 +1029,11 @@ db_send_pair(struct db *db, const char *a, const char *b)
 	enum db_status	st;
 	int		n;
 
-	db->second[0] = '\0';
+	db->second = NULL;
 	if (db->wsrep) {
-		n = snprintf(db->second, sizeof(db->second), "%s", b);
-		if (n < 0 || (size_t)n >= sizeof(db->second))
-			return (db_fail(db, CR_UNKNOWN_ERROR,
-			    "statement too long"));
-		if ((st = db_send(db, a, strlen(a))) != DB_OK)
-			db->second[0] = '\0';
+		/* b outlives the pair: the caller's, until db_next_result. */
+		if ((st = db_send(db, a, strlen(a))) == DB_OK)
+			db->second = b;
 		return (st);
 	}
 	n = snprintf(sql, sizeof(sql), "%s; %s", a, b);
@@ -1046,13 +1045,12 @@ db_send_pair(struct db *db, const char *a, const char *b)
 static enum db_status
 db_next_result(struct db *db)
 {
-	enum db_status	st;
-	int		rc;
+	const char	*second = db->second;
+	int		 rc;
 
-	if (db->second[0] != '\0') {
-		st = db_send(db, db->second, strlen(db->second));
-		db->second[0] = '\0';
-		return (st);
+	if (second != NULL) {
+		db->second = NULL;
+		return (db_send(db, second, strlen(second)));
 	}
 	DB_RUN(db, mysql_next_result_start(&rc, db->conn),
 	    mysql_next_result_cont(&rc, db->conn, ready));

@@ -268,6 +268,21 @@ reg_end(struct reg_ctx *ctx, int commit, const char *lock)
 }
 
 /*
+ * Leave an open transaction unused: ROLLBACK, with the named lock's
+ * release when "lock" is held (NULL: none). A lost connection already
+ * took both with it.
+ */
+static void
+reg_abandon(struct reg_ctx *ctx, const char *lock)
+{
+	if (db_connected(ctx->db) && reg_end(ctx, 0, lock) != DB_OK) {
+		reg_trace_errno(ctx);
+		log_warn("rollback: error %u: %s", db_errno(ctx->db),
+		    db_error(ctx->db));
+	}
+}
+
+/*
  * The transaction: [SELECT ... FOR UPDATE] -> INSERT -> the key's answer
  * -> COMMIT, and ROLLBACK on every other way out. "created" is said only
  * once COMMIT has returned; a COMMIT whose answer is lost may have landed.
@@ -282,11 +297,10 @@ reg_transaction(struct reg_ctx *ctx, int locked, const char *held)
 	struct db_user		 user;
 	enum reg_step		 step;
 	enum db_status		 st;
-	int			 in_txn = 0, found;
+	int			 found;
 
 	if (!locked && (st = db_begin(ctx->db)) != DB_OK)
 		return (reg_db_failed(ctx, st, "begin"));
-	in_txn = 1;
 	if (locked) {
 		if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1,
 		    &user, &found)) != DB_OK) {
@@ -319,16 +333,11 @@ reg_transaction(struct reg_ctx *ctx, int locked, const char *held)
 		step = reg_db_failed(ctx, st, "commit");
 		goto out;
 	}
-	in_txn = 0;
 	TEST_HOOK_AFTER_COMMIT(in->openid, in->openid_len);
-	step = reg_done(ctx, REG_CREATED, NULL);
+	return (reg_done(ctx, REG_CREATED, NULL));
 out:
-	/* A lost connection already took the transaction and lock with it. */
-	if (in_txn && step != STEP_LOST && reg_end(ctx, 0, held) != DB_OK) {
-		reg_trace_errno(ctx);
-		log_warn("rollback: error %u: %s", db_errno(ctx->db),
-		    db_error(ctx->db));
-	}
+	/* Every other way out leaves the open transaction (and lock). */
+	reg_abandon(ctx, held);
 	return (step);
 }
 
@@ -354,18 +363,6 @@ reg_insert_unlocked(struct reg_ctx *ctx)
 }
 
 /*
- * Leave what the lock step opened and will not use: the transaction, and
- * the lock if it was taken (lock: its name, else NULL).
- */
-static void
-reg_abandon(struct reg_ctx *ctx, const char *lock)
-{
-	if (db_connected(ctx->db) && reg_end(ctx, 0, lock) != DB_OK)
-		log_warn("rollback: error %u: %s", db_errno(ctx->db),
-		    db_error(ctx->db));
-}
-
-/*
  * The openid's lock name, and how long to wait for it: no longer than
  * the budget leaves room for. STEP_NEXT, or the request's final answer.
  */
@@ -388,6 +385,20 @@ reg_lock_plan(struct reg_ctx *ctx, char *lock_name, unsigned int *wait_ms)
 		    "openid"));
 	*wait_ms = (unsigned int)left;
 	return (STEP_NEXT);
+}
+
+/* GET_LOCK answered 0 (someone else holds it past the wait) or NULL. */
+static enum reg_step
+reg_lock_not_ours(struct reg_ctx *ctx)
+{
+	if (ctx->trace.lock == LOCK_ZERO) {
+		metrics_count(METRIC_LOCK_BUSY);
+		return (reg_done(ctx, REG_BUSY,
+		    "another registration of this openid is running"));
+	}
+	/* NULL: the server failed the call (killed, out of memory). */
+	return (reg_done(ctx, REG_DB_UNAVAILABLE,
+	    "the database refused the named lock"));
 }
 
 /*
@@ -440,16 +451,9 @@ reg_insert_locked(struct reg_ctx *ctx)
 			    db_error(ctx->db));
 		}
 		return (reg_transaction(ctx, 1, NULL));
-	case LOCK_ZERO:
-		metrics_count(METRIC_LOCK_BUSY);
-		reg_abandon(ctx, NULL);
-		return (reg_done(ctx, REG_BUSY,
-		    "another registration of this openid is running"));
 	default:
-		/* NULL: the server failed the call (killed, out of memory). */
 		reg_abandon(ctx, NULL);
-		return (reg_done(ctx, REG_DB_UNAVAILABLE,
-		    "the database refused the named lock"));
+		return (reg_lock_not_ours(ctx));
 	}
 }
 
@@ -488,20 +492,12 @@ reg_insert_compound(struct reg_ctx *ctx)
 			ctx->unknown = 1;
 		return (reg_db_failed(ctx, st, "register"));
 	}
-	switch (ctx->trace.lock) {
-	case LOCK_ONE:
-		if (found)
-			return (reg_found(ctx, &user));
-		ctx->out->user_id = user.id;
-		return (reg_done(ctx, REG_CREATED, NULL));
-	case LOCK_ZERO:
-		metrics_count(METRIC_LOCK_BUSY);
-		return (reg_done(ctx, REG_BUSY,
-		    "another registration of this openid is running"));
-	default:
-		return (reg_done(ctx, REG_DB_UNAVAILABLE,
-		    "the database refused the named lock"));
-	}
+	if (ctx->trace.lock != LOCK_ONE)
+		return (reg_lock_not_ours(ctx));
+	if (found)
+		return (reg_found(ctx, &user));
+	ctx->out->user_id = user.id;
+	return (reg_done(ctx, REG_CREATED, NULL));
 }
 
 /*
