@@ -38,7 +38,7 @@ ok $? "... and says which key, on its stderr"
 [ ! -e "$VAR/run/op-bad.sock" ] && [ ! -e "$VAR/run/op-bad.pid" ]
 ok $? "... and starts nothing"
 if [ -n "$RUN_USER" ]; then
-	# The README's chmod 0640 on a root-owned file: root can read it,
+	# doc/operations.md's chmod 0640 on a root-owned file: root can read it,
 	# the workers cannot. Checked as the workers' user, it shows.
 	UNREADABLE=$VAR/pools/op-root.conf
 	cp "$VAR/pools/main.conf" "$UNREADABLE"

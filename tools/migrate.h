@@ -45,7 +45,7 @@ struct mig_args {
 	int		 json;
 };
 
-/* Where the clear passwords are: see README, "Adopting an existing table". */
+/* Where the clear passwords are: see doc/migration.md. */
 enum mig_shape {
 	SHAPE_REGONCE,	/* password_hash only: PHC strings or clear text */
 	SHAPE_LEGACY	/* password (clear); password_hash added by us */
