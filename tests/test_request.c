@@ -1,5 +1,7 @@
-/* Unit tests for request_head.c, request_body.c and request_key.c: routes,
- * head checks, body parsing and the Idempotency-Key value. */
+/*
+ * Unit tests for request_head.c, request_body.c and request_key.c: routes,
+ * head checks, body parsing and the Idempotency-Key value.
+ */
 #include "config.h"
 
 #include <stdarg.h>
