@@ -311,6 +311,11 @@ char		*resp_metrics(const char *, size_t, size_t *);
 struct json_object;
 struct FCGX_Request;
 
+void		 req_handle(struct FCGX_Request *, struct db *,
+		     const struct config *);
+
+/* request_head.c */
+
 enum req_route { ROUTE_NONE, ROUTE_REGISTER, ROUTE_HEALTHZ, ROUTE_METRICS };
 
 /* The FastCGI params the checks before the body read look at. */
@@ -321,20 +326,42 @@ struct req_head {
 	const char	*content_length;
 };
 
+void		 req_read_head(struct FCGX_Request *, struct req_head *,
+		     int64_t *);
 enum req_route	 req_route(const char *, const char *);
 int		 req_content_length(const char *, size_t, size_t *);
 int		 req_is_json(const char *);
 int64_t		 req_arrival_ms(const char *);
-#define REQ_KEY_MAX	255	/* Idempotency-Key characters */
-int		 req_idem_key(const char *, char *, size_t *);
 int		 req_check_head(const struct config *, const struct req_head *,
 		     enum req_route *, size_t *, enum resp_kind *,
 		     struct resp_detail *);
+
+/* request_body.c */
+
+int		 req_read_body(struct FCGX_Request *, char *, size_t);
 int		 req_parse_body(const char *, size_t, struct reg_input *,
 		     struct json_object **, enum resp_kind *,
 		     struct resp_detail *);
-void		 req_handle(struct FCGX_Request *, struct db *,
-		     const struct config *);
+void		 req_wipe_password(struct json_object *);
+
+/* request_key.c */
+
+#define REQ_KEY_MAX	255	/* Idempotency-Key characters */
+int		 req_idem_key(const char *, char *, size_t *);
+int		 req_key_hash(const char *, unsigned char *);
+int		 req_fingerprint(const struct req_head *, const char *, size_t,
+		     unsigned char *);
+
+/* request_answer.c */
+
+void		 req_detail_of(const struct reg_outcome *,
+		     struct resp_detail *);
+int		 req_render(const struct reg_outcome *, struct db_idem *);
+int		 req_send(struct FCGX_Request *, enum resp_kind,
+		     const struct resp_detail *);
+int		 req_metrics(struct FCGX_Request *);
+void		 req_count(enum req_route, enum resp_kind,
+		     const struct resp_detail *, int, int64_t);
 
 /* config.c: regonce -T */
 

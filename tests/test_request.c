@@ -1,4 +1,7 @@
-/* Unit tests for request.c: routes, head checks and body parsing. */
+/*
+ * Unit tests for request_head.c, request_body.c and request_key.c: routes,
+ * head checks, body parsing and the Idempotency-Key value.
+ */
 #include "config.h"
 
 #include <stdarg.h>
