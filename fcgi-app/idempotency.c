@@ -16,14 +16,14 @@
 #include "app.h"
 
 #define IDEM_LOCK_PREFIX	"regonce-key:"
-#define IDEM_LOCK_HEX		48
 #define IDEM_PURGE_BATCH	500
 
-/* The key's named lock: a prefix and 192 bits of its SHA-256, in hex. */
-static void
+/* The key's named lock: a prefix and a digest of the key's hash. */
+static int
 idem_lock_name(const struct reg_idem *idem, char *out)
 {
-	reg_digest_name(IDEM_LOCK_PREFIX, idem->key_hash, IDEM_LOCK_HEX, out);
+	return (db_lock_name(IDEM_LOCK_PREFIX, idem->key_hash, DB_HASH_BYTES,
+	    out, DB_LOCK_NAME_MAX));
 }
 
 /*
@@ -36,14 +36,15 @@ idem_begin(struct db *db, const struct config *cfg,
     const struct reg_idem *idem, enum idem_verdict *verdict,
     struct db_idem *stored)
 {
-	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
 	enum db_status		st;
 	int			found;
 
-	idem_lock_name(idem, name);
+	if (idem_lock_name(idem, name) == -1)
+		return (DB_ERROR);
 	/* Timeout 0: a request with this key is running, or it is not. */
-	if ((st = db_get_lock(db, name, 0, &answer)) != DB_OK)
+	if ((st = db_get_lock(db, name, 0, DB_TXN_NONE, &answer)) != DB_OK)
 		return (st);
 	if (answer != LOCK_ONE) {
 		*verdict = IDEM_IN_USE;
@@ -80,13 +81,13 @@ idem_save(struct db *db, const struct config *cfg,
 void
 idem_end(struct db *db, const struct reg_idem *idem)
 {
-	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
 
-	if (!db_connected(db))
+	if (!db_connected(db) || idem_lock_name(idem, name) == -1)
 		return;
-	idem_lock_name(idem, name);
-	if (db_release_lock(db, name, &answer) != DB_OK || answer != LOCK_ONE)
+	if (db_release_lock(db, DB_TXN_NONE, name, &answer) != DB_OK ||
+	    answer != LOCK_ONE)
 		log_warn("release_lock %s: answer %s, error %u", name,
 		    db_lock_answer_name(answer), db_errno(db));
 }
