@@ -274,10 +274,11 @@ enum idem_verdict {
 
 enum db_status	 idem_begin(struct db *, const struct config *,
 		     const struct reg_idem *, enum idem_verdict *,
-		     struct db_idem *);
+		     struct reg_outcome *);
 enum db_status	 idem_save(struct db *, const struct config *,
 		     const struct reg_idem *, const struct reg_outcome *, int);
-void		 idem_end(struct db *, const struct reg_idem *);
+void		 idem_end(struct db *, const struct config *,
+		     const struct reg_idem *, const struct reg_outcome *, int);
 void		 idem_purge(struct db *, const struct config *);
 const char	*reg_result_name(enum reg_result);
 

@@ -95,7 +95,6 @@ static enum reg_step	reg_db_failed(struct reg_ctx *, enum db_status,
 static void		reg_trace_errno(struct reg_ctx *);
 static int		reg_known(const struct reg_outcome *);
 static int		reg_backoff(const struct reg_ctx *, unsigned int);
-static void		reg_idem_store_plain(struct reg_ctx *);
 static void		reg_log(const struct reg_ctx *);
 
 /*
@@ -174,12 +173,8 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	else if (step == STEP_LOST)
 		reg_done(&ctx, REG_DB_UNAVAILABLE,
 		    "the database is unreachable");
-	if (ctx.idem_locked) {
-		/* "created" was stored with its row; these wrote nothing. */
-		if (out->result == REG_EXISTS || out->result == REG_INVALID)
-			reg_idem_store_plain(&ctx);
-		idem_end(db, idem);
-	}
+	if (ctx.idem_locked)
+		idem_end(db, cfg, idem, out, ctx.idem_expired);
 	db_set_deadline(db, DEADLINE_NONE);
 	pw_wipe(ctx.hash, sizeof(ctx.hash));
 	reg_log(&ctx);
@@ -233,61 +228,6 @@ reg_attempt(struct reg_ctx *ctx)
 	return (reg_done(ctx, REG_INTERNAL, "no such strategy"));
 }
 
-/* Check each field against the API's rules; name the first bad one. */
-int
-reg_validate(const struct config *cfg, const struct reg_input *in,
-    const char **field, const char **reason)
-{
-	size_t	i;
-
-	*field = "openid";
-	if (in->openid_len == 0) {
-		*reason = "openid must not be empty";
-		return (-1);
-	}
-	if (in->openid_len > REG_OPENID_MAX) {
-		*reason = "openid is longer than 255 bytes";
-		return (-1);
-	}
-	for (i = 0; i < in->openid_len; i++) {
-		/* Printable ASCII, no space: openids are opaque tokens. */
-		if (in->openid[i] < 0x21 || in->openid[i] > 0x7e) {
-			*reason = "openid may hold only printable ASCII "
-			    "without spaces";
-			return (-1);
-		}
-	}
-	*field = "username";
-	if (in->username_len == 0) {
-		*reason = "username must not be empty";
-		return (-1);
-	}
-	if (in->username_len > REG_USERNAME_MAX) {
-		*reason = "username is longer than 255 bytes";
-		return (-1);
-	}
-	if (!utf8_clean(in->username, in->username_len)) {
-		*reason = "username must be UTF-8 without control characters";
-		return (-1);
-	}
-	*field = "password";
-	if (in->password_len < cfg->password_min_length) {
-		*reason = "password is too short";
-		return (-1);
-	}
-	if (in->password_len > REG_PASSWORD_MAX) {
-		*reason = "password is longer than 1024 bytes";
-		return (-1);
-	}
-	if (memchr(in->password, '\0', in->password_len) != NULL) {
-		*reason = "password must not contain NUL";
-		return (-1);
-	}
-	*field = NULL;
-	*reason = NULL;
-	return (0);
-}
-
 /*
  * A keyed request's first step: the key's lock and its stored answer
  * (idempotency.c). STEP_NEXT: no answer yet, go on and store one.
@@ -299,27 +239,12 @@ reg_idem_begin(struct reg_ctx *ctx)
 	enum db_status		st;
 
 	if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
-	    &ctx->out->stored)) != DB_OK)
+	    ctx->out)) != DB_OK)
 		return (reg_db_failed(ctx, st, "idempotency key"));
-	switch (verdict) {
-	case IDEM_IN_USE:
-		return (reg_done(ctx, REG_KEY_IN_USE,
-		    "a request with this Idempotency-Key is still running"));
-	case IDEM_REPLAY:
-		ctx->idem_locked = 1;
-		return (reg_done(ctx, REG_REPLAYED, NULL));
-	case IDEM_REUSED:
-		ctx->idem_locked = 1;
-		return (reg_done(ctx, REG_KEY_REUSED, "this Idempotency-Key "
-		    "was used with another request"));
-	case IDEM_EXPIRED:
-		ctx->idem_expired = 1;
-		/* FALLTHROUGH */
-	case IDEM_NEW:
-		ctx->idem_locked = 1;
-		break;
-	}
-	return (STEP_NEXT);
+	ctx->idem_locked = verdict != IDEM_IN_USE;
+	ctx->idem_expired = verdict == IDEM_EXPIRED;
+	return (verdict == IDEM_NEW || verdict == IDEM_EXPIRED ? STEP_NEXT :
+	    STEP_DONE);
 }
 
 /* Hash the password once per request, before any lock is taken. */
@@ -735,18 +660,6 @@ reg_backoff(const struct reg_ctx *ctx, unsigned int n)
 	while (nanosleep(&ts, &ts) == -1)
 		continue;
 	return (1);
-}
-
-/* Store a keyed answer that wrote nothing (exists, invalid): autocommit. */
-static void
-reg_idem_store_plain(struct reg_ctx *ctx)
-{
-	if (idem_save(ctx->db, ctx->cfg, ctx->idem, ctx->out,
-	    ctx->idem_expired) != DB_OK) {
-		reg_trace_errno(ctx);
-		log_warn("storing the key's answer: error %u: %s",
-		    db_errno(ctx->db), db_error(ctx->db));
-	}
 }
 
 static const char *const reg_result_names[] = {
