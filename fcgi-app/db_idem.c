@@ -57,17 +57,10 @@ db_idem_find(struct db *db, const unsigned char *key_hash,
 	if ((st = db_idem_execute(db, STMT_IDEM_FIND, params)) != DB_OK)
 		return (st);
 	memset(result, 0, sizeof(result));
-	result[0].buffer_type = MYSQL_TYPE_BLOB;
-	result[0].buffer = row->fingerprint;
-	result[0].buffer_length = sizeof(row->fingerprint);
-	result[0].length = &fp_len;
-	result[1].buffer_type = MYSQL_TYPE_LONG;
-	result[1].is_unsigned = 1;
-	result[1].buffer = &row->status;
-	result[2].buffer_type = MYSQL_TYPE_BLOB;
-	result[2].buffer = row->body;
-	result[2].buffer_length = sizeof(row->body);
-	result[2].length = &body_len;
+	db_bind_bytes(&result[0], row->fingerprint, sizeof(row->fingerprint),
+	    &fp_len);
+	db_bind_uint(&result[1], &row->status);
+	db_bind_bytes(&result[2], row->body, sizeof(row->body), &body_len);
 	result[3].buffer_type = MYSQL_TYPE_LONGLONG;
 	result[3].buffer = &expired;
 	if (mysql_stmt_bind_result(db->stmt[STMT_IDEM_FIND], result) != 0)

@@ -185,16 +185,24 @@ db_disconnect(struct db *db)
 	db->conn = NULL;
 }
 
-/* Bind one input string parameter. */
+/* Bind a buffer of len bytes as type; *lenp is its length (in and out). */
+static void
+db_bind_buffer(MYSQL_BIND *bind, enum enum_field_types type,
+    const void *value, size_t len, unsigned long *lenp)
+{
+	*lenp = (unsigned long)len;
+	bind->buffer_type = type;
+	bind->buffer = (void *)(uintptr_t)value;
+	bind->buffer_length = (unsigned long)len;
+	bind->length = lenp;
+}
+
+/* Bind a string: a parameter, or a result column of len bytes at most. */
 void
 db_bind_string(MYSQL_BIND *bind, const char *value, size_t len,
     unsigned long *lenp)
 {
-	*lenp = (unsigned long)len;
-	bind->buffer_type = MYSQL_TYPE_STRING;
-	bind->buffer = (void *)(uintptr_t)value;
-	bind->buffer_length = (unsigned long)len;
-	bind->length = lenp;
+	db_bind_buffer(bind, MYSQL_TYPE_STRING, value, len, lenp);
 }
 
 /* Bind bytes (a hash, a stored body): binary, never charset-converted. */
@@ -202,11 +210,7 @@ void
 db_bind_bytes(MYSQL_BIND *bind, const void *value, size_t len,
     unsigned long *lenp)
 {
-	*lenp = (unsigned long)len;
-	bind->buffer_type = MYSQL_TYPE_BLOB;
-	bind->buffer = (void *)(uintptr_t)value;
-	bind->buffer_length = (unsigned long)len;
-	bind->length = lenp;
+	db_bind_buffer(bind, MYSQL_TYPE_BLOB, value, len, lenp);
 }
 
 /* Bind an unsigned int parameter. */

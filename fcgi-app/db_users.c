@@ -40,10 +40,8 @@ db_bind_user(MYSQL_BIND *cols, struct db_user *user, unsigned long *hash_len,
 	cols[0].buffer_type = MYSQL_TYPE_LONGLONG;
 	cols[0].is_unsigned = 1;
 	cols[0].buffer = &user->id;
-	cols[1].buffer_type = MYSQL_TYPE_STRING;
-	cols[1].buffer = user->password_hash;
-	cols[1].buffer_length = sizeof(user->password_hash);
-	cols[1].length = hash_len;
+	db_bind_string(&cols[1], user->password_hash,
+	    sizeof(user->password_hash), hash_len);
 	cols[1].is_null = hash_null;
 }
 

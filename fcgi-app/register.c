@@ -1,12 +1,8 @@
 /*
  * The registration path, read top to bottom: reg_user() is the entry,
- * then the steps in the order a request takes them:
- *
- *   validate -> the Idempotency-Key's step (keyed requests) ->
- *   pre-check -> hash -> the plan's strategy -> retry what can be
- *   retried -> one log line
- *
- * The strategies, side by side; reg_plan() says which one runs:
+ * then the steps in the order a request takes them: validate -> the
+ * Idempotency-Key's step (keyed requests) -> pre-check -> hash -> the
+ * strategy reg_plan() picks -> retry what can be retried -> a log line.
  *
  *   named_lock           GET_LOCK + START TRANSACTION -> SELECT ... FOR
  *                        UPDATE -> INSERT -> COMMIT + RELEASE_LOCK
@@ -73,7 +69,6 @@ struct reg_txn {
 #define REG_RESERVE_MS	100
 
 static enum reg_step	reg_attempt(struct reg_ctx *);
-static enum reg_step	reg_idem_begin(struct reg_ctx *);
 static enum reg_step	reg_hash(struct reg_ctx *);
 static enum reg_strategy reg_plan(const struct reg_ctx *);
 static enum reg_step	reg_named_lock(struct reg_ctx *);
@@ -186,13 +181,20 @@ reg_attempt(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
 	struct db_user		 user;
+	enum idem_verdict	 verdict;
 	enum reg_step		 step;
 	enum db_status		 st;
 	int			 found;
 
 	if (ctx->idem != NULL && !ctx->idem_locked) {
-		if ((step = reg_idem_begin(ctx)) != STEP_NEXT)
-			return (step);
+		/* The key's lock and its stored answer (idempotency.c). */
+		if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
+		    ctx->out)) != DB_OK)
+			return (reg_db_failed(ctx, st, "idempotency key"));
+		ctx->idem_locked = verdict != IDEM_IN_USE;
+		ctx->idem_expired = verdict == IDEM_EXPIRED;
+		if (verdict != IDEM_NEW && verdict != IDEM_EXPIRED)
+			return (STEP_DONE);
 		/* Keyed: even a refusal is an answer to store. */
 		if (reg_validate(ctx->cfg, in, &ctx->out->field,
 		    &ctx->out->reason) == -1) {
@@ -226,25 +228,6 @@ reg_attempt(struct reg_ctx *ctx)
 #endif
 	}
 	return (reg_done(ctx, REG_INTERNAL, "no such strategy"));
-}
-
-/*
- * A keyed request's first step: the key's lock and its stored answer
- * (idempotency.c). STEP_NEXT: no answer yet, go on and store one.
- */
-static enum reg_step
-reg_idem_begin(struct reg_ctx *ctx)
-{
-	enum idem_verdict	verdict;
-	enum db_status		st;
-
-	if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
-	    ctx->out)) != DB_OK)
-		return (reg_db_failed(ctx, st, "idempotency key"));
-	ctx->idem_locked = verdict != IDEM_IN_USE;
-	ctx->idem_expired = verdict == IDEM_EXPIRED;
-	return (verdict == IDEM_NEW || verdict == IDEM_EXPIRED ? STEP_NEXT :
-	    STEP_DONE);
 }
 
 /* Hash the password once per request, before any lock is taken. */
