@@ -171,7 +171,7 @@ db_session_setup(struct db *db)
 	return (db_query(db, "SET SESSION wsrep_sync_wait = 1"));
 }
 
-/* Open the connection and prepare every statement. */
+/* Open the connection and prepare what every session runs. */
 enum db_status
 db_connect(struct db *db)
 {
@@ -200,7 +200,8 @@ db_connect(struct db *db)
 		socket = cfg->db_socket;
 		host = "localhost";
 	}
-	/* Multi-statements: see db_send_pair(); no data travels as text. */
+	/* Multi-statements: a lock and its transaction statement share a round
+	 * trip (db_lock.c); no data travels as text. */
 	DB_RUN(db, mysql_real_connect_start(&connected, db->conn, host,
 	    cfg->db_user, cfg->db_password, cfg->db_name, cfg->db_port, socket,
 	    CLIENT_MULTI_STATEMENTS), mysql_real_connect_cont(&connected,

@@ -1,8 +1,8 @@
 /*
- * Unit tests for db.c at the Connector/C seam: this file defines the
- * mysql_* functions db.c calls (the library is not linked), and plays a
- * scripted server behind them. What is checked is db.c's own handling of
- * binds and fetches: string lengths, truncated or NULL columns, the
+ * Unit tests for the store (fcgi-app/db*.c) at the Connector/C seam: this
+ * file defines the mysql_* functions the store calls (the library is not
+ * linked), and plays a scripted server behind them. What is checked is
+ * the store's own handling of binds and fetches: string lengths, truncated or NULL columns, the
  * GET_LOCK answers, and error numbers turned into enum db_status.
  */
 #include "config.h"
