@@ -109,7 +109,7 @@ int		 pw_hash(const struct config *, const char *, size_t, char *,
 		     size_t, const char **);
 void		 pw_wipe(void *, size_t);
 
-/* db.c */
+/* The store: db.c, db_io.c and one file per family of statements. */
 
 /* What a database call came to: all the logic layer needs to decide. */
 enum db_status {
@@ -122,6 +122,42 @@ enum db_status {
 
 struct db;
 
+/* db.c: the connection */
+
+struct db	*db_new(const struct config *);
+void		 db_want_compound(struct db *);
+void		 db_free(struct db *);
+enum db_status	 db_connect(struct db *);
+enum db_status	 db_reconnect(struct db *);
+enum db_status	 db_ping(struct db *);
+int		 db_wsrep(struct db *);
+
+/* db_io.c: the non-blocking engine, errors, transactions */
+
+enum db_status	 db_classify(unsigned int);
+void		 db_set_deadline(struct db *, int64_t);
+int		 db_connected(struct db *);
+unsigned int	 db_errno(struct db *);
+const char	*db_error(struct db *);
+enum db_status	 db_begin(struct db *);
+enum db_status	 db_commit(struct db *);
+enum db_status	 db_rollback(struct db *);
+struct st_mysql	*db_handle(struct db *);	/* tools only; NULL if down */
+
+/* db_users.c */
+
+struct db_user {
+	uint64_t	 id;
+	char		 password_hash[PW_HASH_MAX];
+};
+
+enum db_status	 db_find_user(struct db *, const char *, size_t, int,
+		     struct db_user *, int *);
+enum db_status	 db_insert_user(struct db *, const char *, size_t,
+		     const char *, size_t, const char *, uint64_t *);
+
+/* db_lock.c */
+
 /* What GET_LOCK or RELEASE_LOCK answered. */
 enum db_lock_answer {
 	LOCK_NOT_ASKED,	/* the call was not made */
@@ -132,10 +168,27 @@ enum db_lock_answer {
 	LOCK_REFUSED	/* 1235: the server does not do named locks (Galera) */
 };
 
-struct db_user {
-	uint64_t	 id;
-	char		 password_hash[PW_HASH_MAX];
-};
+/* The transaction statement that shares a lock call's round trip. */
+enum db_txn { DB_TXN_NONE, DB_TXN_BEGIN, DB_TXN_COMMIT, DB_TXN_ROLLBACK };
+
+#define DB_LOCK_HEX		48	/* 192 bits of SHA-256 */
+#define DB_LOCK_NAME_MAX	64	/* MySQL's limit, in characters */
+
+int		 db_lock_name(const char *, const void *, size_t, char *,
+		     size_t);
+enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
+		     enum db_txn, enum db_lock_answer *);
+enum db_status	 db_release_lock(struct db *, enum db_txn, const char *,
+		     enum db_lock_answer *);
+const char	*db_lock_answer_name(enum db_lock_answer);
+
+/* db_compound.c */
+
+enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
+		     const char *, size_t, const char *, size_t, const char *,
+		     enum db_lock_answer *, struct db_user *, int *);
+
+/* db_idem.c */
 
 #define DB_HASH_BYTES	32	/* SHA-256 */
 #define DB_IDEM_BODY_MAX 1024	/* = idempotency_keys.body's size */
@@ -148,43 +201,12 @@ struct db_idem {
 	size_t		 body_len;
 };
 
-enum db_status	 db_classify(unsigned int);
-struct db	*db_new(const struct config *);
-void		 db_set_deadline(struct db *, int64_t);
-void		 db_free(struct db *);
-enum db_status	 db_connect(struct db *);
-int		 db_connected(struct db *);
-enum db_status	 db_reconnect(struct db *);
-enum db_status	 db_ping(struct db *);
-enum db_status	 db_find_user(struct db *, const char *, size_t, int,
-		     struct db_user *, int *);
-enum db_status	 db_insert_user(struct db *, const char *, size_t,
-		     const char *, size_t, const char *, uint64_t *);
-enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
-		     enum db_lock_answer *);
-enum db_status	 db_release_lock(struct db *, const char *,
-		     enum db_lock_answer *);
-enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
-		     const char *, size_t, const char *, size_t, const char *,
-		     enum db_lock_answer *, struct db_user *, int *);
-const char	*db_lock_answer_name(enum db_lock_answer);
 enum db_status	 db_idem_find(struct db *, const unsigned char *, unsigned int,
 		     struct db_idem *, int *);
 enum db_status	 db_idem_store(struct db *, const unsigned char *,
 		     const struct db_idem *, int, unsigned int);
 enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned int,
 		     unsigned long *);
-enum db_status	 db_begin(struct db *);
-enum db_status	 db_begin_locked(struct db *, const char *, unsigned int,
-		     enum db_lock_answer *);
-enum db_status	 db_end_unlocked(struct db *, int, const char *,
-		     enum db_lock_answer *);
-enum db_status	 db_commit(struct db *);
-enum db_status	 db_rollback(struct db *);
-int		 db_wsrep(struct db *);
-struct st_mysql	*db_handle(struct db *);	/* tools only; NULL if down */
-unsigned int	 db_errno(struct db *);
-const char	*db_error(struct db *);
 
 /* register.c */
 
@@ -229,15 +251,11 @@ struct reg_idem {
 };
 
 #define REG_LOCK_PREFIX		"regonce:"
-#define REG_LOCK_HEX		48	/* 192 bits of SHA-256 */
-#define REG_LOCK_NAME_MAX	(sizeof(REG_LOCK_PREFIX) - 1 + REG_LOCK_HEX + 1)
 #define REG_OPENID_MAX		255
 #define REG_USERNAME_MAX	255
 #define REG_PASSWORD_MAX	1024
 
-void		 reg_digest_name(const char *, const unsigned char *, size_t,
-		     char *);
-int		 reg_lock_name(const char *, size_t, char *, size_t);
+struct db	*reg_store_new(const struct config *);
 int		 reg_validate(const struct config *, const struct reg_input *,
 		     const char **, const char **);
 void		 reg_user(struct db *, const struct config *,
@@ -256,10 +274,11 @@ enum idem_verdict {
 
 enum db_status	 idem_begin(struct db *, const struct config *,
 		     const struct reg_idem *, enum idem_verdict *,
-		     struct db_idem *);
+		     struct reg_outcome *);
 enum db_status	 idem_save(struct db *, const struct config *,
 		     const struct reg_idem *, const struct reg_outcome *, int);
-void		 idem_end(struct db *, const struct reg_idem *);
+void		 idem_end(struct db *, const struct config *,
+		     const struct reg_idem *, const struct reg_outcome *, int);
 void		 idem_purge(struct db *, const struct config *);
 const char	*reg_result_name(enum reg_result);
 

@@ -16,47 +16,62 @@
 #include "app.h"
 
 #define IDEM_LOCK_PREFIX	"regonce-key:"
-#define IDEM_LOCK_HEX		48
 #define IDEM_PURGE_BATCH	500
 
-/* The key's named lock: a prefix and 192 bits of its SHA-256, in hex. */
-static void
+/* The key's named lock: a prefix and a digest of the key's hash. */
+static int
 idem_lock_name(const struct reg_idem *idem, char *out)
 {
-	reg_digest_name(IDEM_LOCK_PREFIX, idem->key_hash, IDEM_LOCK_HEX, out);
+	return (db_lock_name(IDEM_LOCK_PREFIX, idem->key_hash, DB_HASH_BYTES,
+	    out, DB_LOCK_NAME_MAX));
 }
 
 /*
- * Take the key's lock and read its stored answer: *verdict says what to
- * do, *stored holds the answer to replay. The lock is held on return
- * when *verdict is IDEM_NEW, IDEM_EXPIRED, IDEM_REPLAY or IDEM_REUSED.
+ * The key's step, first of a keyed registration: take the key's lock
+ * and read its stored answer. *verdict says what to do; the verdicts
+ * that end the request (in use, replay, reused) have set out's result
+ * (and out->stored: the answer to replay). The lock is held on return
+ * unless the verdict is IDEM_IN_USE.
  */
 enum db_status
 idem_begin(struct db *db, const struct config *cfg,
     const struct reg_idem *idem, enum idem_verdict *verdict,
-    struct db_idem *stored)
+    struct reg_outcome *out)
 {
-	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
 	enum db_status		st;
 	int			found;
 
-	idem_lock_name(idem, name);
+	if (idem_lock_name(idem, name) == -1)
+		return (DB_ERROR);
 	/* Timeout 0: a request with this key is running, or it is not. */
-	if ((st = db_get_lock(db, name, 0, &answer)) != DB_OK)
+	if ((st = db_get_lock(db, name, 0, DB_TXN_NONE, &answer)) != DB_OK)
 		return (st);
 	if (answer != LOCK_ONE) {
 		*verdict = IDEM_IN_USE;
+		out->result = REG_KEY_IN_USE;
+		out->reason = "a request with this Idempotency-Key is still "
+		    "running";
 		return (DB_OK);
 	}
 	if ((st = db_idem_find(db, idem->key_hash, cfg->idempotency_ttl_s,
-	    stored, &found)) != DB_OK)
+	    &out->stored, &found)) != DB_OK)
 		return (st);
-	if (found == 1)
-		*verdict = memcmp(stored->fingerprint, idem->fingerprint,
-		    DB_HASH_BYTES) == 0 ? IDEM_REPLAY : IDEM_REUSED;
-	else
-		*verdict = found == 2 ? IDEM_EXPIRED : IDEM_NEW;
+	if (found == 2)
+		*verdict = IDEM_EXPIRED;
+	else if (found == 0)
+		*verdict = IDEM_NEW;
+	else if (memcmp(out->stored.fingerprint, idem->fingerprint,
+	    DB_HASH_BYTES) == 0) {
+		*verdict = IDEM_REPLAY;
+		out->result = REG_REPLAYED;
+	} else {
+		*verdict = IDEM_REUSED;
+		out->result = REG_KEY_REUSED;
+		out->reason = "this Idempotency-Key was used with another "
+		    "request";
+	}
 	return (DB_OK);
 }
 
@@ -76,17 +91,26 @@ idem_save(struct db *db, const struct config *cfg,
 	    cfg->idempotency_ttl_s));
 }
 
-/* Release the key's lock (a lost connection has released it already). */
+/*
+ * The key's last step: store the answer of a request that wrote nothing
+ * (exists, invalid: a "created" was stored with its row), then release
+ * the key's lock (a lost connection has released it already).
+ */
 void
-idem_end(struct db *db, const struct reg_idem *idem)
+idem_end(struct db *db, const struct config *cfg,
+    const struct reg_idem *idem, const struct reg_outcome *out, int expired)
 {
-	char			name[sizeof(IDEM_LOCK_PREFIX) + IDEM_LOCK_HEX];
+	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
 
-	if (!db_connected(db))
+	if ((out->result == REG_EXISTS || out->result == REG_INVALID) &&
+	    idem_save(db, cfg, idem, out, expired) != DB_OK)
+		log_warn("storing the key's answer: error %u: %s",
+		    db_errno(db), db_error(db));
+	if (!db_connected(db) || idem_lock_name(idem, name) == -1)
 		return;
-	idem_lock_name(idem, name);
-	if (db_release_lock(db, name, &answer) != DB_OK || answer != LOCK_ONE)
+	if (db_release_lock(db, DB_TXN_NONE, name, &answer) != DB_OK ||
+	    answer != LOCK_ONE)
 		log_warn("release_lock %s: answer %s, error %u", name,
 		    db_lock_answer_name(answer), db_errno(db));
 }

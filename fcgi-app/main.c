@@ -153,7 +153,7 @@ main_check(const struct config *cfg)
 	if (geteuid() == 0)
 		printf("regonce: checked as root; the workers run as another "
 		    "user: check as that user too\n");
-	db = db_new(cfg);
+	db = reg_store_new(cfg);
 	if (db_connect(db) == DB_OK)
 		printf("regonce: configuration ok; database %s answers "
 		    "(strategy %s)\n", cfg->db_name,
@@ -277,7 +277,7 @@ main(int argc, char *argv[])
 
 	/* Off (logged) if the file cannot be used: not worth refusing to serve. */
 	metrics_open(cfg.metrics_file);
-	db = db_new(&cfg);
+	db = reg_store_new(&cfg);
 	/* A database that is down now is retried per request, not fatal. */
 	if (db_connect(db) != DB_OK)
 		log_warn("db_connect(%s): error %u: %s; retrying per request",

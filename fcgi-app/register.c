@@ -1,17 +1,19 @@
 /*
- * The registration path, top to bottom:
+ * The registration path, read top to bottom: reg_user() is the entry,
+ * then the steps in the order a request takes them: validate -> the
+ * Idempotency-Key's step (keyed requests) -> pre-check -> hash -> the
+ * strategy reg_plan() picks -> retry what can be retried -> a log line.
  *
- *   validate -> pre-check -> hash -> GET_LOCK -> START TRANSACTION ->
- *   SELECT ... FOR UPDATE -> INSERT -> COMMIT -> RELEASE_LOCK
+ *   named_lock           GET_LOCK + START TRANSACTION -> SELECT ... FOR
+ *                        UPDATE -> INSERT -> COMMIT + RELEASE_LOCK
+ *   named_lock_compound  the same sequence as one compound statement
+ *   unique               INSERT alone: the UNIQUE index answers repeats
  *
- * One request is one struct reg_ctx. One attempt runs in reg_attempt()
- * with one cleanup ladder; reg_user() retries attempts that lost a
- * deadlock or the connection. The result is an enum reg_result plus a
- * reason: only the web layer speaks HTTP.
+ * The result is an enum reg_result plus a reason: only the web layer
+ * speaks HTTP.
  */
 #include "config.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -57,602 +59,52 @@ struct reg_ctx {
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
 };
 
+/* An attempt's open transaction: how it began, what ends with it. */
+struct reg_txn {
+	int		 by_lock;	/* GET_LOCK began it: FOR UPDATE first */
+	const char	*lock;		/* released with its end; NULL: none */
+};
+
 /* Time the rest of an attempt needs after the lock wait. */
 #define REG_RESERVE_MS	100
 
-static const char *const reg_result_names[] = {
-	[REG_CREATED] = "created",
-	[REG_EXISTS] = "exists",
-	[REG_INVALID] = "invalid",
-	[REG_BUSY] = "busy",
-	[REG_DB_UNAVAILABLE] = "db_unavailable",
-	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
-	[REG_EXPIRED] = "expired",
-	[REG_REPLAYED] = "replayed",
-	[REG_KEY_IN_USE] = "key_in_use",
-	[REG_KEY_REUSED] = "key_reused",
-	[REG_INTERNAL] = "internal",
-};
-
-/* Short name of a result, for logs. */
-const char *
-reg_result_name(enum reg_result result)
-{
-	return (reg_result_names[result]);
-}
-
-/*
- * A named-lock name: prefix plus the first nhex hex digits (lowercase) of
- * digest. Only digits of a digest ever reach a lock name: no user data.
- */
-void
-reg_digest_name(const char *prefix, const unsigned char *digest, size_t nhex,
-    char *out)
-{
-	static const char	hex[] = "0123456789abcdef";
-	size_t			len = strlen(prefix), i;
-
-	memcpy(out, prefix, len);
-	for (i = 0; i < nhex; i++)
-		out[len + i] = hex[(digest[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
-	out[len + nhex] = '\0';
-}
+static enum reg_step	reg_attempt(struct reg_ctx *);
+static enum reg_step	reg_hash(struct reg_ctx *);
+static enum reg_strategy reg_plan(const struct reg_ctx *);
+static enum reg_step	reg_named_lock(struct reg_ctx *);
+static enum reg_step	reg_compound(struct reg_ctx *);
+static enum reg_step	reg_unique(struct reg_ctx *);
+static enum reg_step	reg_lock_wait(struct reg_ctx *, char *,
+			    unsigned int *);
+static enum reg_step	reg_lock_not_ours(struct reg_ctx *);
+static enum reg_step	reg_transaction(struct reg_ctx *,
+			    const struct reg_txn *);
+static enum reg_step	reg_insert(struct reg_ctx *);
+static enum reg_step	reg_found(struct reg_ctx *, const struct db_user *);
+static enum db_status	reg_end(struct reg_ctx *, int, const char *);
+static void		reg_abandon(struct reg_ctx *, const char *);
+static enum reg_step	reg_done(struct reg_ctx *, enum reg_result,
+			    const char *);
+static enum reg_step	reg_db_failed(struct reg_ctx *, enum db_status,
+			    const char *);
+static void		reg_trace_errno(struct reg_ctx *);
+static int		reg_known(const struct reg_outcome *);
+static int		reg_backoff(const struct reg_ctx *, unsigned int);
+static void		reg_log(const struct reg_ctx *);
 
 /*
- * The named-lock name for an openid: REG_LOCK_PREFIX plus the first 192
- * bits of SHA-256 over the exact openid bytes, in lowercase hex: 56 ASCII
- * bytes, under MySQL's 64-character and MariaDB's 192-byte limits, and the
- * same whatever the server's case rules for lock names are.
+ * A store handle with what the strategy runs: named_lock_compound's
+ * statement is prepared at each connect, so a server that cannot run it
+ * fails the start, not each request.
  */
-int
-reg_lock_name(const char *openid, size_t len, char *out, size_t outlen)
+struct db *
+reg_store_new(const struct config *cfg)
 {
-	unsigned char		digest[EVP_MAX_MD_SIZE];
-	unsigned int		digest_len = 0;
+	struct db	*db = db_new(cfg);
 
-	if (outlen < REG_LOCK_NAME_MAX)
-		return (-1);
-	if (EVP_Digest(openid, len, digest, &digest_len, EVP_sha256(),
-	    NULL) != 1 || digest_len * 2 < REG_LOCK_HEX)
-		return (-1);
-	reg_digest_name(REG_LOCK_PREFIX, digest, REG_LOCK_HEX, out);
-	return (0);
-}
-
-/* Check each field against the API's rules; name the first bad one. */
-int
-reg_validate(const struct config *cfg, const struct reg_input *in,
-    const char **field, const char **reason)
-{
-	size_t	i;
-
-	*field = "openid";
-	if (in->openid_len == 0) {
-		*reason = "openid must not be empty";
-		return (-1);
-	}
-	if (in->openid_len > REG_OPENID_MAX) {
-		*reason = "openid is longer than 255 bytes";
-		return (-1);
-	}
-	for (i = 0; i < in->openid_len; i++) {
-		/* Printable ASCII, no space: openids are opaque tokens. */
-		if (in->openid[i] < 0x21 || in->openid[i] > 0x7e) {
-			*reason = "openid may hold only printable ASCII "
-			    "without spaces";
-			return (-1);
-		}
-	}
-	*field = "username";
-	if (in->username_len == 0) {
-		*reason = "username must not be empty";
-		return (-1);
-	}
-	if (in->username_len > REG_USERNAME_MAX) {
-		*reason = "username is longer than 255 bytes";
-		return (-1);
-	}
-	if (!utf8_clean(in->username, in->username_len)) {
-		*reason = "username must be UTF-8 without control characters";
-		return (-1);
-	}
-	*field = "password";
-	if (in->password_len < cfg->password_min_length) {
-		*reason = "password is too short";
-		return (-1);
-	}
-	if (in->password_len > REG_PASSWORD_MAX) {
-		*reason = "password is longer than 1024 bytes";
-		return (-1);
-	}
-	if (memchr(in->password, '\0', in->password_len) != NULL) {
-		*reason = "password must not contain NUL";
-		return (-1);
-	}
-	*field = NULL;
-	*reason = NULL;
-	return (0);
-}
-
-/* The final answer of this request. */
-static enum reg_step
-reg_done(struct reg_ctx *ctx, enum reg_result result, const char *reason)
-{
-	ctx->out->result = result;
-	ctx->out->reason = reason;
-	return (STEP_DONE);
-}
-
-/* Note a DB error for the request's log line. */
-static void
-reg_trace_errno(struct reg_ctx *ctx)
-{
-	struct reg_trace	*trace = &ctx->trace;
-
-	if (trace->nerrnos < sizeof(trace->errnos) / sizeof(trace->errnos[0]))
-		trace->errnos[trace->nerrnos++] = db_errno(ctx->db);
-}
-
-/* Turn a failed DB call into the attempt's step. */
-static enum reg_step
-reg_db_failed(struct reg_ctx *ctx, enum db_status st, const char *what)
-{
-	reg_trace_errno(ctx);
-	switch (st) {
-	case DB_RETRY:
-		return (STEP_RETRY);
-	case DB_LOST:
-		return (STEP_LOST);
-	default:
-		log_error("%s: error %u: %s", what, db_errno(ctx->db),
-		    db_error(ctx->db));
-		return (reg_done(ctx, REG_INTERNAL,
-		    "unexpected database error"));
-	}
-}
-
-/* A row is there: ours (a retry after a lost COMMIT) or someone else's. */
-static enum reg_step
-reg_found(struct reg_ctx *ctx, const struct db_user *user)
-{
-	/* The salt is random: only our own insert can carry our hash. */
-	if (ctx->hash[0] != '\0' &&
-	    strcmp(user->password_hash, ctx->hash) == 0) {
-		ctx->out->user_id = user->id;
-		return (reg_done(ctx, REG_CREATED, NULL));
-	}
-	return (reg_done(ctx, REG_EXISTS, NULL));
-}
-
-/*
- * INSERT the user: STEP_INSERTED with out->user_id set; "created" is the
- * caller's to say once the row is durable. ER_DUP_ENTRY means the UNIQUE
- * index already holds the openid: "exists".
- */
-static enum reg_step
-reg_insert(struct reg_ctx *ctx)
-{
-	const struct reg_input	*in = ctx->in;
-	enum db_status		 st;
-
-	st = db_insert_user(ctx->db, in->openid, in->openid_len, in->username,
-	    in->username_len, ctx->hash, &ctx->out->user_id);
-	if (st == DB_DUPLICATE) {
-		reg_trace_errno(ctx);
-		return (reg_done(ctx, REG_EXISTS, NULL));
-	}
-	if (st != DB_OK)
-		return (reg_db_failed(ctx, st, "insert"));
-	return (STEP_INSERTED);
-}
-
-/*
- * Close the transaction: COMMIT or ROLLBACK, with the named lock's
- * RELEASE_LOCK in the same round trip when "lock" is held (NULL: none).
- * A release that is not 1 is logged: the lock is gone either way once
- * the connection is.
- */
-static enum db_status
-reg_end(struct reg_ctx *ctx, int commit, const char *lock)
-{
-	enum db_lock_answer	released;
-	enum db_status		st;
-
-	if (lock == NULL)
-		return (commit ? db_commit(ctx->db) : db_rollback(ctx->db));
-	st = db_end_unlocked(ctx->db, commit, lock, &released);
-	if (st == DB_OK && released != LOCK_ONE)
-		log_warn("release_lock %s: answer %s, error %u", lock,
-		    db_lock_answer_name(released), db_errno(ctx->db));
-	return (st);
-}
-
-/*
- * Leave an open transaction unused: ROLLBACK, with the named lock's
- * release when "lock" is held (NULL: none). A lost connection already
- * took both with it.
- */
-static void
-reg_abandon(struct reg_ctx *ctx, const char *lock)
-{
-	if (db_connected(ctx->db) && reg_end(ctx, 0, lock) != DB_OK) {
-		reg_trace_errno(ctx);
-		log_warn("rollback: error %u: %s", db_errno(ctx->db),
-		    db_error(ctx->db));
-	}
-}
-
-/*
- * The transaction: [SELECT ... FOR UPDATE] -> INSERT -> the key's answer
- * -> COMMIT, and ROLLBACK on every other way out. "created" is said only
- * once COMMIT has returned; a COMMIT whose answer is lost may have landed.
- * locked: named_lock opened the transaction with its GET_LOCK (held: the
- * lock to release with the COMMIT or ROLLBACK, NULL if refused).
- */
-static enum reg_step
-reg_transaction(struct reg_ctx *ctx, int locked, const char *held)
-{
-	const struct reg_input	*in = ctx->in;
-	struct reg_outcome	 created;
-	struct db_user		 user;
-	enum reg_step		 step;
-	enum db_status		 st;
-	int			 found;
-
-	if (!locked && (st = db_begin(ctx->db)) != DB_OK)
-		return (reg_db_failed(ctx, st, "begin"));
-	if (locked) {
-		if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1,
-		    &user, &found)) != DB_OK) {
-			step = reg_db_failed(ctx, st, "select for update");
-			goto out;
-		}
-		if (found) {
-			step = reg_found(ctx, &user);
-			goto out;
-		}
-	}
-	/* "exists" here means someone without our lock got there first. */
-	if ((step = reg_insert(ctx)) != STEP_INSERTED)
-		goto out;
-	/* The key's answer lands with the row, or neither does. */
-	if (ctx->idem != NULL) {
-		memset(&created, 0, sizeof(created));
-		created.result = REG_CREATED;
-		created.user_id = ctx->out->user_id;
-		if ((st = idem_save(ctx->db, ctx->cfg, ctx->idem, &created,
-		    ctx->idem_expired)) != DB_OK) {
-			step = reg_db_failed(ctx, st, "store the key's answer");
-			goto out;
-		}
-	}
-	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
-	if ((st = reg_end(ctx, 1, held)) != DB_OK) {
-		if (st == DB_LOST)
-			ctx->unknown = 1;
-		step = reg_db_failed(ctx, st, "commit");
-		goto out;
-	}
-	TEST_HOOK_AFTER_COMMIT(in->openid, in->openid_len);
-	return (reg_done(ctx, REG_CREATED, NULL));
-out:
-	/* Every other way out leaves the open transaction (and lock). */
-	reg_abandon(ctx, held);
-	return (step);
-}
-
-/*
- * unique: INSERT alone, the UNIQUE index answers duplicates. In
- * autocommit the INSERT is its own transaction, one round trip; with an
- * Idempotency-Key its answer must join it, so it runs in one.
- */
-static enum reg_step
-reg_insert_unlocked(struct reg_ctx *ctx)
-{
-	enum reg_step	step;
-
-	TEST_HOOK_BEFORE_INSERT(ctx->cfg);
-	if (ctx->idem != NULL)
-		return (reg_transaction(ctx, 0, NULL));
-	if ((step = reg_insert(ctx)) == STEP_INSERTED)
-		return (reg_done(ctx, REG_CREATED, NULL));
-	/* The INSERT was its own COMMIT: it may have landed. */
-	if (step == STEP_LOST)
-		ctx->unknown = 1;
-	return (step);
-}
-
-/*
- * The openid's lock name, and how long to wait for it: no longer than
- * the budget leaves room for. STEP_NEXT, or the request's final answer.
- */
-static enum reg_step
-reg_lock_plan(struct reg_ctx *ctx, char *lock_name, unsigned int *wait_ms)
-{
-	const struct reg_input	*in = ctx->in;
-	int64_t			 left;
-
-	if (reg_lock_name(in->openid, in->openid_len, lock_name,
-	    REG_LOCK_NAME_MAX) == -1)
-		return (reg_done(ctx, REG_INTERNAL,
-		    "cannot derive the lock name"));
-	left = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
-	if (left > ctx->cfg->lock_timeout_ms)
-		left = ctx->cfg->lock_timeout_ms;
-	if (left < 1)
-		return (reg_done(ctx, REG_BUSY,
-		    "no time left to wait for another registration of this "
-		    "openid"));
-	*wait_ms = (unsigned int)left;
-	return (STEP_NEXT);
-}
-
-/* GET_LOCK answered 0 (someone else holds it past the wait) or NULL. */
-static enum reg_step
-reg_lock_not_ours(struct reg_ctx *ctx)
-{
-	if (ctx->trace.lock == LOCK_ZERO) {
-		metrics_count(METRIC_LOCK_BUSY);
-		return (reg_done(ctx, REG_BUSY,
-		    "another registration of this openid is running"));
-	}
-	/* NULL: the server failed the call (killed, out of memory). */
-	return (reg_done(ctx, REG_DB_UNAVAILABLE,
-	    "the database refused the named lock"));
-}
-
-/*
- * named_lock. GET_LOCK serialises registrations of one openid across every
- * worker and every host sharing the database; FOR UPDATE covers a row that
- * is already there; the UNIQUE index is the final arbiter, so ER_DUP_ENTRY
- * is EXISTS. The transaction begins once GET_LOCK has returned and ends
- * before RELEASE_LOCK (COMMIT and ROLLBACK do not release a named lock).
- * Both pairs, GET_LOCK + START TRANSACTION and COMMIT + RELEASE_LOCK,
- * travel as one round trip each, so a new registration costs five:
- * pre-check, lock, FOR UPDATE, INSERT, commit. (When GET_LOCK answers 0
- * or NULL the empty transaction that followed it is rolled back.)
- */
-static enum reg_step
-reg_insert_locked(struct reg_ctx *ctx)
-{
-	char			 lock_name[REG_LOCK_NAME_MAX];
-	enum reg_step		 step;
-	enum db_status		 st;
-	unsigned int		 wait_ms;
-	static int		 refusal_logged;
-
-	if ((step = reg_lock_plan(ctx, lock_name, &wait_ms)) != STEP_NEXT)
-		return (step);
-	st = db_begin_locked(ctx->db, lock_name, wait_ms, &ctx->trace.lock);
-	if (st != DB_OK) {
-		step = reg_db_failed(ctx, st, "get_lock");
-		if (step != STEP_LOST)
-			reg_abandon(ctx, ctx->trace.lock == LOCK_ONE ?
-			    lock_name : NULL);
-		return (step);
-	}
-	switch (ctx->trace.lock) {
-	case LOCK_ONE:
-		return (reg_transaction(ctx, 1, lock_name));
-	case LOCK_REFUSED:
-		/*
-		 * 1235: a Galera release with MDEV-30473 does not do named
-		 * locks. The lock was only ever node-local there; what keeps
-		 * one row per openid is the UNIQUE index, with certification
-		 * across nodes. Carry on under that, and say so once.
-		 */
-		reg_trace_errno(ctx);
-		if (!refusal_logged) {
-			refusal_logged = 1;
-			log_warn("guarantee: the server refuses GET_LOCK (error "
-			    "%u: %s); registrations go on without the named "
-			    "lock, under the UNIQUE index on openid and Galera "
-			    "certification", db_errno(ctx->db),
-			    db_error(ctx->db));
-		}
-		return (reg_transaction(ctx, 1, NULL));
-	default:
-		reg_abandon(ctx, NULL);
-		return (reg_lock_not_ours(ctx));
-	}
-}
-
-/*
- * named_lock_compound: named_lock's sequence, GET_LOCK -> START
- * TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
- * RELEASE_LOCK, run by the server as one compound statement (db.c): one
- * round trip after the pre-check instead of four. Any error but DB_LOST
- * comes back after the server rolled back and released the lock. DB_LOST
- * (the connection went, or db.c ended a session whose statement was
- * killed) may have taken a COMMIT with it: the retries find out.
- */
-static enum reg_step
-reg_insert_compound(struct reg_ctx *ctx)
-{
-	const struct reg_input	*in = ctx->in;
-	char			 lock_name[REG_LOCK_NAME_MAX];
-	struct db_user		 user;
-	enum reg_step		 step;
-	enum db_status		 st;
-	unsigned int		 wait_ms;
-	int			 found;
-
-	if ((step = reg_lock_plan(ctx, lock_name, &wait_ms)) != STEP_NEXT)
-		return (step);
-	st = db_register_compound(ctx->db, lock_name, wait_ms, in->openid,
-	    in->openid_len, in->username, in->username_len, ctx->hash,
-	    &ctx->trace.lock, &user, &found);
-	if (st == DB_DUPLICATE) {
-		/* Someone without our lock got there first. */
-		reg_trace_errno(ctx);
-		return (reg_done(ctx, REG_EXISTS, NULL));
-	}
-	if (st != DB_OK) {
-		if (st == DB_LOST)
-			ctx->unknown = 1;
-		return (reg_db_failed(ctx, st, "register"));
-	}
-	if (ctx->trace.lock != LOCK_ONE)
-		return (reg_lock_not_ours(ctx));
-	if (found)
-		return (reg_found(ctx, &user));
-	ctx->out->user_id = user.id;
-	return (reg_done(ctx, REG_CREATED, NULL));
-}
-
-/*
- * A keyed request's first step: the key's lock and its stored answer
- * (idempotency.c). STEP_NEXT: no answer yet, go on and store one.
- */
-static enum reg_step
-reg_idem_begin(struct reg_ctx *ctx)
-{
-	enum idem_verdict	verdict;
-	enum db_status		st;
-
-	if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
-	    &ctx->out->stored)) != DB_OK)
-		return (reg_db_failed(ctx, st, "idempotency key"));
-	if (verdict == IDEM_IN_USE)
-		return (reg_done(ctx, REG_KEY_IN_USE,
-		    "a request with this Idempotency-Key is still running"));
-	ctx->idem_locked = 1;
-	switch (verdict) {
-	case IDEM_REPLAY:
-		return (reg_done(ctx, REG_REPLAYED, NULL));
-	case IDEM_REUSED:
-		return (reg_done(ctx, REG_KEY_REUSED, "this Idempotency-Key "
-		    "was used with another request"));
-	case IDEM_EXPIRED:
-		ctx->idem_expired = 1;
-		break;
-	default:
-		break;
-	}
-	return (STEP_NEXT);
-}
-
-/* Store a keyed answer that wrote nothing (exists, invalid): autocommit. */
-static void
-reg_idem_store_plain(struct reg_ctx *ctx)
-{
-	if (idem_save(ctx->db, ctx->cfg, ctx->idem, ctx->out,
-	    ctx->idem_expired) != DB_OK) {
-		reg_trace_errno(ctx);
-		log_warn("storing the key's answer: error %u: %s",
-		    db_errno(ctx->db), db_error(ctx->db));
-	}
-}
-
-/* One attempt: pre-check, hash once, then the strategy's insert. */
-static enum reg_step
-reg_attempt(struct reg_ctx *ctx)
-{
-	const struct reg_input	*in = ctx->in;
-	struct db_user		 user;
-	enum reg_step		 step;
-	enum db_status		 st;
-	const char		*cause;
-	int			 found;
-
-	if (ctx->idem != NULL && !ctx->idem_locked) {
-		if ((step = reg_idem_begin(ctx)) != STEP_NEXT)
-			return (step);
-		/* Keyed: even a refusal is an answer to store. */
-		if (reg_validate(ctx->cfg, in, &ctx->out->field,
-		    &ctx->out->reason) == -1) {
-			ctx->out->result = REG_INVALID;
-			return (STEP_DONE);
-		}
-	}
-	/* Most repeats end here: no lock, no hashing. */
-	st = db_find_user(ctx->db, in->openid, in->openid_len, 0, &user,
-	    &found);
-	if (st != DB_OK)
-		return (reg_db_failed(ctx, st, "pre-check"));
-	if (found)
-		return (reg_found(ctx, &user));
-
-	/* Hash before any lock: 50 ms of argon2 must not hold anyone up. */
-	if (ctx->hash[0] == '\0' && pw_hash(ctx->cfg, in->password,
-	    in->password_len, ctx->hash, sizeof(ctx->hash), &cause) == -1) {
-		log_error("pw_hash: %s", cause);
-		return (reg_done(ctx, REG_INTERNAL,
-		    "password hashing failed"));
-	}
-
-	switch (ctx->cfg->strategy) {
-	case STRATEGY_NAMED_LOCK_COMPOUND:
-		/*
-		 * A key's answer must commit with the row, and a Galera node
-		 * gets each statement alone (db.c): both take named_lock.
-		 */
-		if (ctx->idem == NULL && !db_wsrep(ctx->db))
-			return (reg_insert_compound(ctx));
-		return (reg_insert_locked(ctx));
-	case STRATEGY_NAMED_LOCK:
-		return (reg_insert_locked(ctx));
-	default:
-		return (reg_insert_unlocked(ctx));
-	}
-}
-
-/* Does this result say what happened to the row (no "unknown" left)? */
-static int
-reg_known(const struct reg_outcome *out)
-{
-	return (out->result == REG_CREATED || out->result == REG_EXISTS ||
-	    out->result == REG_REPLAYED);
-}
-
-/* Sleep for ms milliseconds. */
-static void
-reg_sleep_ms(unsigned int ms)
-{
-	struct timespec	ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) == -1)
-		continue;
-}
-
-/*
- * Back off before retry n (1, 2, ...): 10 ms doubling up to 320, plus
- * jitter. 0 when the budget leaves no room for another attempt.
- */
-static int
-reg_backoff(const struct reg_ctx *ctx, unsigned int n)
-{
-	struct timespec	now;
-	unsigned int	base = 10U << (n > 5 ? 5 : n - 1), pause;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pause = base + (unsigned int)(now.tv_nsec / 1000) % base;
-	if (deadline_left_ms(ctx->deadline) <= pause + REG_RESERVE_MS)
-		return (0);
-	reg_sleep_ms(pause);
-	return (1);
-}
-
-/* The request's one log line: what happened, never the password. */
-static void
-reg_log(const struct reg_ctx *ctx)
-{
-	const struct reg_trace	*trace = &ctx->trace;
-	char			 errnos[64] = "";
-	unsigned int		 i;
-	int			 used;
-
-	for (i = 0, used = 0; i < trace->nerrnos && used >= 0 &&
-	    (size_t)used < sizeof(errnos); i++)
-		used += snprintf(errnos + used, sizeof(errnos) - (size_t)used,
-		    "%s%u", i ? "," : "", trace->errnos[i]);
-	/* log.c escapes the whole line: the openid cannot forge one. */
-	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
-	    "lock=%s errnos=%s%s", (int)ctx->in->openid_len, ctx->in->openid,
-	    config_strategy_name(ctx->cfg->strategy),
-	    reg_result_name(ctx->out->result), ctx->out->attempts,
-	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-",
-	    ctx->unknown ? " commit=unanswered" : "");
+	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND)
+		db_want_compound(db);
+	return (db);
 }
 
 /*
@@ -716,13 +168,522 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	else if (step == STEP_LOST)
 		reg_done(&ctx, REG_DB_UNAVAILABLE,
 		    "the database is unreachable");
-	if (ctx.idem_locked) {
-		/* "created" was stored with its row; these wrote nothing. */
-		if (out->result == REG_EXISTS || out->result == REG_INVALID)
-			reg_idem_store_plain(&ctx);
-		idem_end(db, idem);
-	}
+	if (ctx.idem_locked)
+		idem_end(db, cfg, idem, out, ctx.idem_expired);
 	db_set_deadline(db, DEADLINE_NONE);
 	pw_wipe(ctx.hash, sizeof(ctx.hash));
 	reg_log(&ctx);
+}
+
+/* One attempt: the key's step, pre-check, hash once, the strategy. */
+static enum reg_step
+reg_attempt(struct reg_ctx *ctx)
+{
+	const struct reg_input	*in = ctx->in;
+	struct db_user		 user;
+	enum idem_verdict	 verdict;
+	enum reg_step		 step;
+	enum db_status		 st;
+	int			 found;
+
+	if (ctx->idem != NULL && !ctx->idem_locked) {
+		/* The key's lock and its stored answer (idempotency.c). */
+		if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
+		    ctx->out)) != DB_OK)
+			return (reg_db_failed(ctx, st, "idempotency key"));
+		ctx->idem_locked = verdict != IDEM_IN_USE;
+		ctx->idem_expired = verdict == IDEM_EXPIRED;
+		if (verdict != IDEM_NEW && verdict != IDEM_EXPIRED)
+			return (STEP_DONE);
+		/* Keyed: even a refusal is an answer to store. */
+		if (reg_validate(ctx->cfg, in, &ctx->out->field,
+		    &ctx->out->reason) == -1) {
+			ctx->out->result = REG_INVALID;
+			return (STEP_DONE);
+		}
+	}
+	/* Most repeats end here: no lock, no hashing. */
+	st = db_find_user(ctx->db, in->openid, in->openid_len, 0, &user,
+	    &found);
+	if (st != DB_OK)
+		return (reg_db_failed(ctx, st, "pre-check"));
+	if (found)
+		return (reg_found(ctx, &user));
+	if ((step = reg_hash(ctx)) != STEP_NEXT)
+		return (step);
+
+	switch (reg_plan(ctx)) {
+	case STRATEGY_NAMED_LOCK:
+		return (reg_named_lock(ctx));
+	case STRATEGY_NAMED_LOCK_COMPOUND:
+		return (reg_compound(ctx));
+	case STRATEGY_UNIQUE:
+		return (reg_unique(ctx));
+#ifdef REGONCE_TEST_BUILD
+	case STRATEGY_NAIVE:
+		/* The original bug (tests only): unique's INSERT, after the
+		 * pre-check and a delay (hooks.h), on a table without the
+		 * index. */
+		return (reg_unique(ctx));
+#endif
+	}
+	return (reg_done(ctx, REG_INTERNAL, "no such strategy"));
+}
+
+/* Hash the password once per request, before any lock is taken. */
+static enum reg_step
+reg_hash(struct reg_ctx *ctx)
+{
+	const char	*cause;
+
+	/* 50 ms of argon2 must not hold anyone up: no lock is held yet. */
+	if (ctx->hash[0] == '\0' && pw_hash(ctx->cfg, ctx->in->password,
+	    ctx->in->password_len, ctx->hash, sizeof(ctx->hash),
+	    &cause) == -1) {
+		log_error("pw_hash: %s", cause);
+		return (reg_done(ctx, REG_INTERNAL,
+		    "password hashing failed"));
+	}
+	return (STEP_NEXT);
+}
+
+/*
+ * Which strategy runs this request: the configured one, except that
+ * named_lock_compound runs as named_lock where it cannot keep its
+ * promise in one statement:
+ * - a keyed request: the key's answer must commit with the row, in a
+ *   transaction the compound statement does not leave open;
+ * - a Galera node: each statement is sent alone there (db_lock.c), and
+ *   the compound statement is not prepared.
+ */
+static enum reg_strategy
+reg_plan(const struct reg_ctx *ctx)
+{
+	static int	galera_logged;
+
+	if (ctx->cfg->strategy != STRATEGY_NAMED_LOCK_COMPOUND)
+		return (ctx->cfg->strategy);
+	if (db_wsrep(ctx->db)) {
+		if (!galera_logged) {
+			galera_logged = 1;
+			log_info("strategy named_lock_compound runs as "
+			    "named_lock on a Galera node: each statement is "
+			    "sent alone");
+		}
+		return (STRATEGY_NAMED_LOCK);
+	}
+	if (ctx->idem != NULL) {
+		log_debug("strategy named_lock_compound runs as named_lock "
+		    "for a keyed request: its answer commits with the row");
+		return (STRATEGY_NAMED_LOCK);
+	}
+	return (STRATEGY_NAMED_LOCK_COMPOUND);
+}
+
+/*
+ * named_lock. GET_LOCK serialises registrations of one openid across every
+ * worker and every host sharing the database; FOR UPDATE covers a row that
+ * is already there; the UNIQUE index is the final arbiter, so ER_DUP_ENTRY
+ * is EXISTS. The transaction begins once GET_LOCK has returned and ends
+ * before RELEASE_LOCK (COMMIT and ROLLBACK do not release a named lock).
+ * Both pairs, GET_LOCK + START TRANSACTION and COMMIT + RELEASE_LOCK,
+ * travel as one round trip each, so a new registration costs five:
+ * pre-check, lock, FOR UPDATE, INSERT, commit. (When GET_LOCK answers 0
+ * or NULL the empty transaction that followed it is rolled back.)
+ */
+static enum reg_step
+reg_named_lock(struct reg_ctx *ctx)
+{
+	char			 lock[DB_LOCK_NAME_MAX];
+	struct reg_txn		 txn = { 1, lock };
+	enum reg_step		 step;
+	enum db_status		 st;
+	unsigned int		 wait_ms;
+	int64_t			 since;
+	static int		 refusal_logged;
+
+	if ((step = reg_lock_wait(ctx, lock, &wait_ms)) != STEP_NEXT)
+		return (step);
+	since = metrics_clock_us();
+	st = db_get_lock(ctx->db, lock, wait_ms, DB_TXN_BEGIN,
+	    &ctx->trace.lock);
+	metrics_lock_waited(since);
+	if (st != DB_OK) {
+		step = reg_db_failed(ctx, st, "get_lock");
+		if (step != STEP_LOST)
+			reg_abandon(ctx, ctx->trace.lock == LOCK_ONE ? lock :
+			    NULL);
+		return (step);
+	}
+	switch (ctx->trace.lock) {
+	case LOCK_ONE:
+		return (reg_transaction(ctx, &txn));
+	case LOCK_REFUSED:
+		/*
+		 * 1235: a Galera release with MDEV-30473 does not do named
+		 * locks. The lock was only ever node-local there; what keeps
+		 * one row per openid is the UNIQUE index, with certification
+		 * across nodes. Carry on under that, and say so once.
+		 */
+		reg_trace_errno(ctx);
+		if (!refusal_logged) {
+			refusal_logged = 1;
+			log_warn("guarantee: the server refuses GET_LOCK (error "
+			    "%u: %s); registrations go on without the named "
+			    "lock, under the UNIQUE index on openid and Galera "
+			    "certification", db_errno(ctx->db),
+			    db_error(ctx->db));
+		}
+		txn.lock = NULL;
+		return (reg_transaction(ctx, &txn));
+	default:
+		reg_abandon(ctx, NULL);
+		return (reg_lock_not_ours(ctx));
+	}
+}
+
+/*
+ * named_lock_compound: named_lock's sequence, GET_LOCK -> START
+ * TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
+ * RELEASE_LOCK, run by the server as one compound statement
+ * (db_compound.c): one round trip after the pre-check instead of four.
+ * Any error but DB_LOST comes back after the server rolled back and
+ * released the lock. DB_LOST (the connection went, or the store ended a
+ * session whose statement was killed) may have taken a COMMIT with it:
+ * the retries find out.
+ */
+static enum reg_step
+reg_compound(struct reg_ctx *ctx)
+{
+	const struct reg_input	*in = ctx->in;
+	char			 lock[DB_LOCK_NAME_MAX];
+	struct db_user		 user;
+	enum reg_step		 step;
+	enum db_status		 st;
+	unsigned int		 wait_ms;
+	int64_t			 since;
+	int			 found;
+
+	if ((step = reg_lock_wait(ctx, lock, &wait_ms)) != STEP_NEXT)
+		return (step);
+	since = metrics_clock_us();
+	st = db_register_compound(ctx->db, lock, wait_ms, in->openid,
+	    in->openid_len, in->username, in->username_len, ctx->hash,
+	    &ctx->trace.lock, &user, &found);
+	metrics_lock_waited(since);
+	if (st == DB_DUPLICATE) {
+		/* Someone without our lock got there first. */
+		reg_trace_errno(ctx);
+		return (reg_done(ctx, REG_EXISTS, NULL));
+	}
+	if (st != DB_OK) {
+		if (st == DB_LOST)
+			ctx->unknown = 1;
+		return (reg_db_failed(ctx, st, "register"));
+	}
+	if (ctx->trace.lock != LOCK_ONE)
+		return (reg_lock_not_ours(ctx));
+	if (found)
+		return (reg_found(ctx, &user));
+	ctx->out->user_id = user.id;
+	return (reg_done(ctx, REG_CREATED, NULL));
+}
+
+/*
+ * unique: INSERT alone, the UNIQUE index answers duplicates. In
+ * autocommit the INSERT is its own transaction, one round trip; with an
+ * Idempotency-Key its answer must join it, so it runs in one.
+ */
+static enum reg_step
+reg_unique(struct reg_ctx *ctx)
+{
+	const struct reg_txn	txn = { 0, NULL };
+	enum reg_step		step;
+
+	TEST_HOOK_BEFORE_INSERT(ctx->cfg);
+	if (ctx->idem != NULL)
+		return (reg_transaction(ctx, &txn));
+	if ((step = reg_insert(ctx)) == STEP_INSERTED)
+		return (reg_done(ctx, REG_CREATED, NULL));
+	/* The INSERT was its own COMMIT: it may have landed. */
+	if (step == STEP_LOST)
+		ctx->unknown = 1;
+	return (step);
+}
+
+/*
+ * The openid's lock name, and how long to wait for it: no longer than
+ * the budget leaves room for. STEP_NEXT, or the request's final answer.
+ */
+static enum reg_step
+reg_lock_wait(struct reg_ctx *ctx, char *lock, unsigned int *wait_ms)
+{
+	const struct reg_input	*in = ctx->in;
+	int64_t			 left;
+
+	if (db_lock_name(REG_LOCK_PREFIX, in->openid, in->openid_len, lock,
+	    DB_LOCK_NAME_MAX) == -1)
+		return (reg_done(ctx, REG_INTERNAL,
+		    "cannot derive the lock name"));
+	left = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
+	if (left > ctx->cfg->lock_timeout_ms)
+		left = ctx->cfg->lock_timeout_ms;
+	if (left < 1)
+		return (reg_done(ctx, REG_BUSY,
+		    "no time left to wait for another registration of this "
+		    "openid"));
+	*wait_ms = (unsigned int)left;
+	return (STEP_NEXT);
+}
+
+/* GET_LOCK answered 0 (someone else holds it past the wait) or NULL. */
+static enum reg_step
+reg_lock_not_ours(struct reg_ctx *ctx)
+{
+	if (ctx->trace.lock == LOCK_ZERO) {
+		metrics_count(METRIC_LOCK_BUSY);
+		return (reg_done(ctx, REG_BUSY,
+		    "another registration of this openid is running"));
+	}
+	/* NULL: the server failed the call (killed, out of memory). */
+	return (reg_done(ctx, REG_DB_UNAVAILABLE,
+	    "the database refused the named lock"));
+}
+
+/*
+ * The transaction: [SELECT ... FOR UPDATE] -> INSERT -> the key's answer
+ * -> COMMIT, and ROLLBACK on every other way out. "created" is said only
+ * once COMMIT has returned; a COMMIT whose answer is lost may have landed.
+ */
+static enum reg_step
+reg_transaction(struct reg_ctx *ctx, const struct reg_txn *txn)
+{
+	const struct reg_input	*in = ctx->in;
+	struct reg_outcome	 created;
+	struct db_user		 user;
+	enum reg_step		 step;
+	enum db_status		 st;
+	int			 found;
+
+	if (!txn->by_lock && (st = db_begin(ctx->db)) != DB_OK)
+		return (reg_db_failed(ctx, st, "begin"));
+	if (txn->by_lock) {
+		if ((st = db_find_user(ctx->db, in->openid, in->openid_len, 1,
+		    &user, &found)) != DB_OK) {
+			step = reg_db_failed(ctx, st, "select for update");
+			goto out;
+		}
+		if (found) {
+			step = reg_found(ctx, &user);
+			goto out;
+		}
+	}
+	/* "exists" here means someone without our lock got there first. */
+	if ((step = reg_insert(ctx)) != STEP_INSERTED)
+		goto out;
+	/* The key's answer lands with the row, or neither does. */
+	if (ctx->idem != NULL) {
+		memset(&created, 0, sizeof(created));
+		created.result = REG_CREATED;
+		created.user_id = ctx->out->user_id;
+		if ((st = idem_save(ctx->db, ctx->cfg, ctx->idem, &created,
+		    ctx->idem_expired)) != DB_OK) {
+			step = reg_db_failed(ctx, st, "store the key's answer");
+			goto out;
+		}
+	}
+	TEST_HOOK_BEFORE_COMMIT(in->openid, in->openid_len);
+	if ((st = reg_end(ctx, 1, txn->lock)) != DB_OK) {
+		if (st == DB_LOST)
+			ctx->unknown = 1;
+		step = reg_db_failed(ctx, st, "commit");
+		goto out;
+	}
+	TEST_HOOK_AFTER_COMMIT(in->openid, in->openid_len);
+	return (reg_done(ctx, REG_CREATED, NULL));
+out:
+	/* Every other way out leaves the open transaction (and lock). */
+	reg_abandon(ctx, txn->lock);
+	return (step);
+}
+
+/*
+ * INSERT the user: STEP_INSERTED with out->user_id set; "created" is the
+ * caller's to say once the row is durable. ER_DUP_ENTRY means the UNIQUE
+ * index already holds the openid: "exists".
+ */
+static enum reg_step
+reg_insert(struct reg_ctx *ctx)
+{
+	const struct reg_input	*in = ctx->in;
+	enum db_status		 st;
+
+	st = db_insert_user(ctx->db, in->openid, in->openid_len, in->username,
+	    in->username_len, ctx->hash, &ctx->out->user_id);
+	if (st == DB_DUPLICATE) {
+		reg_trace_errno(ctx);
+		return (reg_done(ctx, REG_EXISTS, NULL));
+	}
+	if (st != DB_OK)
+		return (reg_db_failed(ctx, st, "insert"));
+	return (STEP_INSERTED);
+}
+
+/* A row is there: ours (a retry after a lost COMMIT) or someone else's. */
+static enum reg_step
+reg_found(struct reg_ctx *ctx, const struct db_user *user)
+{
+	/* The salt is random: only our own insert can carry our hash. */
+	if (ctx->hash[0] != '\0' &&
+	    strcmp(user->password_hash, ctx->hash) == 0) {
+		ctx->out->user_id = user->id;
+		return (reg_done(ctx, REG_CREATED, NULL));
+	}
+	return (reg_done(ctx, REG_EXISTS, NULL));
+}
+
+/*
+ * Close the transaction: COMMIT or ROLLBACK, with the named lock's
+ * RELEASE_LOCK in the same round trip when "lock" is held (NULL: none).
+ * A release that is not 1 is logged: the lock is gone either way once
+ * the connection is.
+ */
+static enum db_status
+reg_end(struct reg_ctx *ctx, int commit, const char *lock)
+{
+	enum db_lock_answer	released;
+	enum db_status		st;
+
+	if (lock == NULL)
+		return (commit ? db_commit(ctx->db) : db_rollback(ctx->db));
+	st = db_release_lock(ctx->db, commit ? DB_TXN_COMMIT :
+	    DB_TXN_ROLLBACK, lock, &released);
+	if (st == DB_OK && released != LOCK_ONE)
+		log_warn("release_lock %s: answer %s, error %u", lock,
+		    db_lock_answer_name(released), db_errno(ctx->db));
+	return (st);
+}
+
+/*
+ * Leave an open transaction unused: ROLLBACK, with the named lock's
+ * release when "lock" is held (NULL: none). A lost connection already
+ * took both with it.
+ */
+static void
+reg_abandon(struct reg_ctx *ctx, const char *lock)
+{
+	if (db_connected(ctx->db) && reg_end(ctx, 0, lock) != DB_OK) {
+		reg_trace_errno(ctx);
+		log_warn("rollback: error %u: %s", db_errno(ctx->db),
+		    db_error(ctx->db));
+	}
+}
+
+/* The final answer of this request. */
+static enum reg_step
+reg_done(struct reg_ctx *ctx, enum reg_result result, const char *reason)
+{
+	ctx->out->result = result;
+	ctx->out->reason = reason;
+	return (STEP_DONE);
+}
+
+/* Turn a failed DB call into the attempt's step. */
+static enum reg_step
+reg_db_failed(struct reg_ctx *ctx, enum db_status st, const char *what)
+{
+	reg_trace_errno(ctx);
+	switch (st) {
+	case DB_RETRY:
+		return (STEP_RETRY);
+	case DB_LOST:
+		return (STEP_LOST);
+	default:
+		log_error("%s: error %u: %s", what, db_errno(ctx->db),
+		    db_error(ctx->db));
+		return (reg_done(ctx, REG_INTERNAL,
+		    "unexpected database error"));
+	}
+}
+
+/* Note a DB error for the request's log line. */
+static void
+reg_trace_errno(struct reg_ctx *ctx)
+{
+	struct reg_trace	*trace = &ctx->trace;
+
+	if (trace->nerrnos < sizeof(trace->errnos) / sizeof(trace->errnos[0]))
+		trace->errnos[trace->nerrnos++] = db_errno(ctx->db);
+}
+
+/* Does this result say what happened to the row (no "unknown" left)? */
+static int
+reg_known(const struct reg_outcome *out)
+{
+	return (out->result == REG_CREATED || out->result == REG_EXISTS ||
+	    out->result == REG_REPLAYED);
+}
+
+/*
+ * Back off before retry n (1, 2, ...): 10 ms doubling up to 320, plus
+ * jitter. 0 when the budget leaves no room for another attempt.
+ */
+static int
+reg_backoff(const struct reg_ctx *ctx, unsigned int n)
+{
+	struct timespec	now, ts;
+	unsigned int	base = 10U << (n > 5 ? 5 : n - 1), pause;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pause = base + (unsigned int)(now.tv_nsec / 1000) % base;
+	if (deadline_left_ms(ctx->deadline) <= pause + REG_RESERVE_MS)
+		return (0);
+	ts.tv_sec = pause / 1000;
+	ts.tv_nsec = (long)(pause % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		continue;
+	return (1);
+}
+
+static const char *const reg_result_names[] = {
+	[REG_CREATED] = "created",
+	[REG_EXISTS] = "exists",
+	[REG_INVALID] = "invalid",
+	[REG_BUSY] = "busy",
+	[REG_DB_UNAVAILABLE] = "db_unavailable",
+	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
+	[REG_EXPIRED] = "expired",
+	[REG_REPLAYED] = "replayed",
+	[REG_KEY_IN_USE] = "key_in_use",
+	[REG_KEY_REUSED] = "key_reused",
+	[REG_INTERNAL] = "internal",
+};
+
+/* Short name of a result, for logs. */
+const char *
+reg_result_name(enum reg_result result)
+{
+	return (reg_result_names[result]);
+}
+
+/* The request's one log line: what happened, never the password. */
+static void
+reg_log(const struct reg_ctx *ctx)
+{
+	const struct reg_trace	*trace = &ctx->trace;
+	char			 errnos[64] = "";
+	unsigned int		 i;
+	int			 used;
+
+	for (i = 0, used = 0; i < trace->nerrnos && used >= 0 &&
+	    (size_t)used < sizeof(errnos); i++)
+		used += snprintf(errnos + used, sizeof(errnos) - (size_t)used,
+		    "%s%u", i ? "," : "", trace->errnos[i]);
+	/* log.c escapes the whole line: the openid cannot forge one. */
+	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
+	    "lock=%s errnos=%s%s", (int)ctx->in->openid_len, ctx->in->openid,
+	    config_strategy_name(ctx->cfg->strategy),
+	    reg_result_name(ctx->out->result), ctx->out->attempts,
+	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-",
+	    ctx->unknown ? " commit=unanswered" : "");
 }

@@ -6,8 +6,9 @@ set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$SRC/tests/tap.sh"
 
-# The one exception: db.c writes a named lock's name into the text of its
-# paired round trips (START TRANSACTION + GET_LOCK, COMMIT + RELEASE_LOCK).
+# The one exception: db_lock.c writes a named lock's name into the text of its
+# lock queries, alone or paired (GET_LOCK + START TRANSACTION, COMMIT +
+# RELEASE_LOCK).
 # That name is a digest's hex digits, refused by db_lock_name_ok() if it
 # is anything else (tests/test_db.c: test_lock_name_checked).
 LOCK_TEXT="\"SELECT (GET_LOCK\\('%s', %u\\.%03u\\)|RELEASE_LOCK\\('%s'\\))\""

@@ -1,8 +1,8 @@
 /*
- * Unit tests for db.c at the Connector/C seam: this file defines the
- * mysql_* functions db.c calls (the library is not linked), and plays a
- * scripted server behind them. What is checked is db.c's own handling of
- * binds and fetches: string lengths, truncated or NULL columns, the
+ * Unit tests for the store (fcgi-app/db*.c) at the Connector/C seam: this
+ * file defines the mysql_* functions the store calls (the library is not
+ * linked), and plays a scripted server behind them. What is checked is
+ * the store's own handling of binds and fetches: string lengths, truncated or NULL columns, the
  * GET_LOCK answers, and error numbers turned into enum db_status.
  */
 #include "config.h"
@@ -109,9 +109,10 @@ mysql_real_query_start(int *ret, MYSQL *mysql, const char *q,
     unsigned long length)
 {
 	(void)mysql;
-	/* Only a two-statement query is scripted; the rest succeed. */
+	/* Only a lock query (alone or with its transaction statement) is
+	 * scripted; the rest succeed. */
 	srv.conn_errno = 0;
-	if (memchr(q, ';', length) != NULL) {
+	if (memmem(q, length, "_LOCK(", 6) != NULL) {
 		snprintf(srv.query, sizeof(srv.query), "%.*s", (int)length, q);
 		srv.conn_errno = srv.first_errno;
 	}
@@ -600,24 +601,36 @@ test_insert_errors(void **state)
 
 /* --- GET_LOCK / RELEASE_LOCK ----------------------------------------- */
 
+/*
+ * A lock alone: one text query holding only the name and the wait; its
+ * answer is 1, 0 or NULL.
+ */
 static void
 test_lock_answers(void **state)
 {
 	enum db_lock_answer	answer;
 
 	(void)state;
-	srv.rows = 1, srv.number = 1;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	srv.lock_value = "1";
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, DB_TXN_NONE,
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
-	srv.rows = 1, srv.number = 0;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_string_equal(srv.query, "SELECT GET_LOCK('regonce:x', 3.000)");
+	srv.lock_value = "0";
+	assert_int_equal(db_get_lock(db, "regonce:x", 0, DB_TXN_NONE,
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ZERO);
-	srv.rows = 1, srv.number_null = 1;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	assert_string_equal(srv.query, "SELECT GET_LOCK('regonce:x', 0.000)");
+	srv.lock_value = NULL;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, DB_TXN_NONE,
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_NULL);
-	srv.rows = 1, srv.number = 1, srv.number_null = 0;
-	assert_int_equal(db_release_lock(db, "regonce:x", &answer), DB_OK);
+	srv.lock_value = "1";
+	assert_int_equal(db_release_lock(db, DB_TXN_NONE, "regonce:x",
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
+	assert_string_equal(srv.query, "SELECT RELEASE_LOCK('regonce:x')");
+	assert_int_equal(srv.next_calls, 0);
 	assert_string_equal(db_lock_answer_name(LOCK_NULL), "null");
 }
 
@@ -631,16 +644,17 @@ test_lock_refused(void **state)
 	enum db_lock_answer	answer;
 
 	(void)state;
-	srv.execute_errno = ER_NOT_SUPPORTED_YET;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer), DB_OK);
+	srv.first_errno = ER_NOT_SUPPORTED_YET;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, DB_TXN_NONE,
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_REFUSED);
 	assert_int_equal(db_errno(db), ER_NOT_SUPPORTED_YET);
 	assert_true(db_connected(db));
 	assert_string_equal(db_lock_answer_name(LOCK_REFUSED), "refused");
 	/* Any other error stays an error. */
-	srv.execute_errno = ER_NO_SUCH_TABLE;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer),
-	    DB_ERROR);
+	srv.first_errno = ER_NO_SUCH_TABLE;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, DB_TXN_NONE,
+	    &answer), DB_ERROR);
 	assert_int_equal(answer, LOCK_FAILED);
 }
 
@@ -666,20 +680,58 @@ test_wsrep_detected(void **state)
 	assert_int_equal(db_classify(ER_LOCK_DEADLOCK), DB_RETRY);
 }
 
-/* No row, or a failed call, is never mistaken for an answer. */
+/*
+ * No row, or a failed call, is never mistaken for an answer; a release
+ * that did not say 1 ends the session (named locks are re-entrant).
+ */
 static void
 test_lock_failures(void **state)
 {
 	enum db_lock_answer	answer;
 
 	(void)state;
-	srv.rows = 0;
-	assert_int_equal(db_get_lock(db, "regonce:x", 3000, &answer),
-	    DB_ERROR);
+	srv.no_row = 1;
+	assert_int_equal(db_get_lock(db, "regonce:x", 3000, DB_TXN_NONE,
+	    &answer), DB_LOST);
 	assert_int_equal(answer, LOCK_FAILED);
-	srv.execute_errno = CR_SERVER_LOST;
-	assert_int_equal(db_release_lock(db, "regonce:x", &answer), DB_LOST);
+	assert_false(db_connected(db));
+	srv.no_row = 0;
+	nstmts = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	srv.first_errno = CR_SERVER_LOST;
+	assert_int_equal(db_release_lock(db, DB_TXN_NONE, "regonce:x",
+	    &answer), DB_LOST);
 	assert_int_equal(answer, LOCK_FAILED);
+	assert_false(db_connected(db));
+}
+
+/*
+ * A lock name is the prefix and 48 hex digits of the SHA-256 of the exact
+ * bytes: case and NUL count, every length fits, a short buffer is refused.
+ */
+static void
+test_lock_name(void **state)
+{
+	char	name[DB_LOCK_NAME_MAX], other[DB_LOCK_NAME_MAX];
+	char	long_openid[256];
+
+	(void)state;
+	assert_int_equal(db_lock_name("regonce:", "abc", 3, name,
+	    sizeof(name)), 0);
+	/* SHA-256("abc") begins ba7816bf8f01cfea414140de5dae2223b00361a3. */
+	assert_string_equal(name, "regonce:ba7816bf8f01cfea414140de5dae2223"
+	    "b00361a396177a9c");
+	db_lock_name("regonce:", "oAbC", 4, name, sizeof(name));
+	db_lock_name("regonce:", "oabc", 4, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	db_lock_name("regonce:", "a\0b", 3, name, sizeof(name));
+	db_lock_name("regonce:", "a", 1, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	memset(long_openid, 'x', sizeof(long_openid));
+	assert_int_equal(db_lock_name("regonce:", long_openid, 255, name,
+	    sizeof(name)), 0);
+	assert_int_equal(strlen(name), strlen("regonce:") + DB_LOCK_HEX);
+	assert_int_equal(db_lock_name("regonce:", "abc", 3, name, 10), -1);
 }
 
 /* --- the paired round trips ------------------------------------------ */
@@ -695,19 +747,22 @@ test_begin_locked(void **state)
 
 	(void)state;
 	srv.lock_value = "1";
-	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 2500, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:0a1b", 2500, DB_TXN_BEGIN,
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
 	assert_string_equal(srv.query,
 	    "SELECT GET_LOCK('regonce:0a1b', 2.500); START TRANSACTION");
 	srv.lock_value = "0";
-	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 1, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:0a1b", 1, DB_TXN_BEGIN,
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_ZERO);
 	assert_string_equal(srv.query,
 	    "SELECT GET_LOCK('regonce:0a1b', 0.001); START TRANSACTION");
 	srv.lock_value = NULL;
-	assert_int_equal(db_begin_locked(db, "regonce:0a1b", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:0a1b", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_NULL);
 }
@@ -724,21 +779,25 @@ test_begin_locked_failures(void **state)
 
 	(void)state;
 	srv.first_errno = ER_LOCK_DEADLOCK;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_RETRY);
 	assert_int_equal(answer, LOCK_FAILED);
 	srv.first_errno = ER_NOT_SUPPORTED_YET;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_REFUSED);
 	srv.first_errno = 0;
 	srv.lock_value = "1";
 	srv.second_errno = ER_NO_SUCH_TABLE;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_ERROR);
 	assert_int_equal(answer, LOCK_ONE);
 	srv.second_errno = CR_SERVER_LOST;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_LOST);
 	assert_false(db_connected(db));
 }
@@ -759,14 +818,16 @@ test_pairs_split_on_galera(void **state)
 	assert_true(db_wsrep(db));
 	srv.query[0] = '\0';
 	srv.lock_value = "1";
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &answer),
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
+	    &answer),
 	    DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
-	/* No two-statement query was sent. */
-	assert_string_equal(srv.query, "");
+	/* Lock queries were sent, none with a second statement. */
+	assert_string_equal(srv.query, "SELECT RELEASE_LOCK('regonce:ab')");
 }
 
 /*
@@ -781,21 +842,24 @@ test_lock_answer_missing(void **state)
 
 	(void)state;
 	srv.no_row = 1;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_LOST);
 	assert_false(db_connected(db));
 	srv.no_row = 0;
 	nstmts = 0;
 	assert_int_equal(db_connect(db), DB_OK);
 	srv.store_errno = CR_OUT_OF_MEMORY;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_LOST);
 	assert_false(db_connected(db));
 	nstmts = 0;
 	srv.store_errno = 0;
 	assert_int_equal(db_connect(db), DB_OK);
 	srv.store_errno = ER_LOCK_DEADLOCK;
-	assert_int_equal(db_begin_locked(db, "regonce:ab", 1000, &answer),
+	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
+	    &answer),
 	    DB_RETRY);
 	assert_true(db_connected(db));
 }
@@ -808,10 +872,12 @@ test_lock_name_checked(void **state)
 
 	(void)state;
 	srv.query[0] = '\0';
-	assert_int_equal(db_begin_locked(db, "x'); DROP TABLE users; --",
-	    1000, &answer), DB_ERROR);
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:AB", &answer),
-	    DB_ERROR);
+	assert_int_equal(db_get_lock(db, "x'); DROP TABLE users; --",
+	    1000, DB_TXN_BEGIN, &answer), DB_ERROR);
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:AB",
+	    &answer), DB_ERROR);
+	assert_int_equal(db_release_lock(db, DB_TXN_NONE, "regonce:a b",
+	    &answer), DB_ERROR);
 	assert_string_equal(srv.query, "");
 }
 
@@ -826,23 +892,27 @@ test_end_unlocked(void **state)
 
 	(void)state;
 	srv.lock_value = "1";
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
+	    &released),
 	    DB_OK);
 	assert_int_equal(released, LOCK_ONE);
 	assert_string_equal(srv.query,
 	    "COMMIT; SELECT RELEASE_LOCK('regonce:ab')");
-	assert_int_equal(db_end_unlocked(db, 0, "regonce:ab", &released),
+	assert_int_equal(db_release_lock(db, DB_TXN_ROLLBACK, "regonce:ab",
+	    &released),
 	    DB_OK);
 	assert_string_equal(srv.query,
 	    "ROLLBACK; SELECT RELEASE_LOCK('regonce:ab')");
 	srv.first_errno = ER_LOCK_DEADLOCK;
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
+	    &released),
 	    DB_RETRY);
 	assert_int_equal(released, LOCK_NOT_ASKED);
 	/* Committed, but the release failed: the session is ended. */
 	srv.first_errno = 0;
 	srv.second_errno = ER_NO_SUCH_TABLE;
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
+	    &released),
 	    DB_OK);
 	assert_int_equal(released, LOCK_FAILED);
 	assert_false(db_connected(db));
@@ -852,7 +922,8 @@ test_end_unlocked(void **state)
 	/* Committed, then the connection went: still committed. */
 	srv.first_errno = 0;
 	srv.second_errno = CR_SERVER_LOST;
-	assert_int_equal(db_end_unlocked(db, 1, "regonce:ab", &released),
+	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
+	    &released),
 	    DB_OK);
 	assert_int_equal(released, LOCK_FAILED);
 	assert_false(db_connected(db));
@@ -1028,6 +1099,7 @@ main(void)
 		T(test_begin_locked),
 		T(test_begin_locked_failures),
 		T(test_lock_name_checked),
+		T(test_lock_name),
 		T(test_end_unlocked),
 		T(test_pairs_split_on_galera),
 		T(test_lock_answer_missing),

@@ -75,9 +75,9 @@ mig_lock(struct mig *mig, char *name, size_t namelen)
 
 	snprintf(key, sizeof(key), MIG_LOCK_NAME, mig->cfg.db_name,
 	    mig->args.table);
-	if (reg_lock_name(key, strlen(key), name, namelen) == -1)
+	if (db_lock_name(REG_LOCK_PREFIX, key, strlen(key), name, namelen) == -1)
 		return (mig_fail(mig, 0, "lock name does not fit"));
-	if (db_get_lock(mig->db, name, 1000, &answer) != DB_OK)
+	if (db_get_lock(mig->db, name, 1000, DB_TXN_NONE, &answer) != DB_OK)
 		return (mig_fail(mig, db_errno(mig->db), "%s",
 		    db_error(mig->db)));
 	if (answer != LOCK_ONE)
@@ -254,7 +254,7 @@ main(int argc, char *argv[])
 {
 	struct mig_args	 args;
 	struct mig	*mig;
-	char		 err[CONFIG_ERR_MAX], lock[REG_LOCK_NAME_MAX];
+	char		 err[CONFIG_ERR_MAX], lock[DB_LOCK_NAME_MAX];
 	double		 start = mig_now();
 	int		 ok, rc = 3;
 

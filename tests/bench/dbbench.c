@@ -191,7 +191,7 @@ child(const struct args *a, const struct config *cfg, struct shared *sh,
 	int64_t			 t0, t1, stop_us;
 	uint64_t		 us;
 
-	db = db_new(cfg);
+	db = reg_store_new(cfg);
 	if (db_connect(db) != DB_OK) {
 		fprintf(stderr, "dbbench: process %u: connect: error %u: %s\n",
 		    me, db_errno(db), db_error(db));

@@ -1,0 +1,66 @@
+/*
+ * The API's rules for each field of a registration: what reg_user()
+ * refuses before it touches the database (and, for a keyed request, what
+ * it refuses and stores as the key's answer). The first bad field is
+ * named, with a reason that never quotes the input.
+ */
+#include "config.h"
+
+#include <string.h>
+
+#include "app.h"
+
+/* Check each field against the API's rules; name the first bad one. */
+int
+reg_validate(const struct config *cfg, const struct reg_input *in,
+    const char **field, const char **reason)
+{
+	size_t	i;
+
+	*field = "openid";
+	if (in->openid_len == 0) {
+		*reason = "openid must not be empty";
+		return (-1);
+	}
+	if (in->openid_len > REG_OPENID_MAX) {
+		*reason = "openid is longer than 255 bytes";
+		return (-1);
+	}
+	for (i = 0; i < in->openid_len; i++) {
+		/* Printable ASCII, no space: openids are opaque tokens. */
+		if (in->openid[i] < 0x21 || in->openid[i] > 0x7e) {
+			*reason = "openid may hold only printable ASCII "
+			    "without spaces";
+			return (-1);
+		}
+	}
+	*field = "username";
+	if (in->username_len == 0) {
+		*reason = "username must not be empty";
+		return (-1);
+	}
+	if (in->username_len > REG_USERNAME_MAX) {
+		*reason = "username is longer than 255 bytes";
+		return (-1);
+	}
+	if (!utf8_clean(in->username, in->username_len)) {
+		*reason = "username must be UTF-8 without control characters";
+		return (-1);
+	}
+	*field = "password";
+	if (in->password_len < cfg->password_min_length) {
+		*reason = "password is too short";
+		return (-1);
+	}
+	if (in->password_len > REG_PASSWORD_MAX) {
+		*reason = "password is longer than 1024 bytes";
+		return (-1);
+	}
+	if (memchr(in->password, '\0', in->password_len) != NULL) {
+		*reason = "password must not contain NUL";
+		return (-1);
+	}
+	*field = NULL;
+	*reason = NULL;
+	return (0);
+}
