@@ -272,13 +272,21 @@ enum idem_verdict {
 	IDEM_IN_USE	/* a request with this key holds its lock */
 };
 
+/* A keyed request's hold on its key, from idem_begin to idem_end. */
+struct idem_hold {
+	char		 lock[DB_LOCK_NAME_MAX];	/* the key's named lock */
+	int		 locked;	/* it is ours */
+	int		 expired;	/* its old answer is past TTL: replace */
+};
+
 enum db_status	 idem_begin(struct db *, const struct config *,
-		     const struct reg_idem *, enum idem_verdict *,
-		     struct reg_outcome *);
+		     const struct reg_idem *, struct idem_hold *,
+		     enum idem_verdict *, struct reg_outcome *);
 enum db_status	 idem_save(struct db *, const struct config *,
 		     const struct reg_idem *, const struct reg_outcome *, int);
-void		 idem_end(struct db *, const struct config *,
-		     const struct reg_idem *, const struct reg_outcome *, int);
+enum db_status	 idem_end(struct db *, const struct config *,
+		     const struct reg_idem *, const struct idem_hold *,
+		     const struct reg_outcome *);
 void		 idem_purge(struct db *, const struct config *);
 const char	*reg_result_name(enum reg_result);
 

@@ -104,6 +104,11 @@ db_log_guarantee(const struct db *db)
 		    "openid and certification decide (the COMMIT that loses "
 		    "fails with 1213 and is retried), reads are causal "
 		    "(wsrep_sync_wait=1)");
+		if (db->want_compound)
+			log_info("strategy named_lock_compound runs as "
+			    "named_lock on a Galera node: the compound "
+			    "statement is not prepared there, each statement "
+			    "is sent alone");
 	} else
 		log_info("guarantee: one server (wsrep off): GET_LOCK "
 		    "serialises each openid's registrations across every "

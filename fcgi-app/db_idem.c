@@ -57,10 +57,11 @@ db_idem_find(struct db *db, const unsigned char *key_hash,
 	if ((st = db_idem_execute(db, STMT_IDEM_FIND, params)) != DB_OK)
 		return (st);
 	memset(result, 0, sizeof(result));
-	db_bind_bytes(&result[0], row->fingerprint, sizeof(row->fingerprint),
-	    &fp_len);
+	db_bind_column(&result[0], MYSQL_TYPE_BLOB, row->fingerprint,
+	    sizeof(row->fingerprint), &fp_len);
 	db_bind_uint(&result[1], &row->status);
-	db_bind_bytes(&result[2], row->body, sizeof(row->body), &body_len);
+	db_bind_column(&result[2], MYSQL_TYPE_BLOB, row->body,
+	    sizeof(row->body), &body_len);
 	result[3].buffer_type = MYSQL_TYPE_LONGLONG;
 	result[3].buffer = &expired;
 	if (mysql_stmt_bind_result(db->stmt[STMT_IDEM_FIND], result) != 0)

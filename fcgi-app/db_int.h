@@ -68,6 +68,8 @@ void		 db_bind_string(MYSQL_BIND *, const char *, size_t,
 void		 db_bind_bytes(MYSQL_BIND *, const void *, size_t,
 		     unsigned long *);
 void		 db_bind_uint(MYSQL_BIND *, unsigned int *);
+void		 db_bind_column(MYSQL_BIND *, enum enum_field_types, void *,
+		     size_t, unsigned long *);
 
 /* db_users.c */
 enum db_status	 db_users_prepare(struct db *);

@@ -197,7 +197,19 @@ db_bind_buffer(MYSQL_BIND *bind, enum enum_field_types type,
 	bind->length = lenp;
 }
 
-/* Bind a string: a parameter, or a result column of len bytes at most. */
+/*
+ * Bind a result column into size bytes at buf: its length starts at 0,
+ * and only a fetched non-NULL value sets it.
+ */
+void
+db_bind_column(MYSQL_BIND *bind, enum enum_field_types type, void *buf,
+    size_t size, unsigned long *lenp)
+{
+	db_bind_buffer(bind, type, buf, size, lenp);
+	*lenp = 0;
+}
+
+/* Bind a string parameter. */
 void
 db_bind_string(MYSQL_BIND *bind, const char *value, size_t len,
     unsigned long *lenp)

@@ -220,6 +220,8 @@ db_release_lock(struct db *db, enum db_txn first, const char *name,
 	enum db_status	st;
 
 	*released = LOCK_NOT_ASKED;
+	if (first == DB_TXN_BEGIN)
+		return (db_fail(db, CR_UNKNOWN_ERROR, "a release begins nothing"));
 	if (!db_lock_name_ok(name))
 		return (db_fail(db, CR_UNKNOWN_ERROR, "bad lock name"));
 	snprintf(lock_sql, sizeof(lock_sql), "SELECT RELEASE_LOCK('%s')",

@@ -40,7 +40,7 @@ db_bind_user(MYSQL_BIND *cols, struct db_user *user, unsigned long *hash_len,
 	cols[0].buffer_type = MYSQL_TYPE_LONGLONG;
 	cols[0].is_unsigned = 1;
 	cols[0].buffer = &user->id;
-	db_bind_string(&cols[1], user->password_hash,
+	db_bind_column(&cols[1], MYSQL_TYPE_STRING, user->password_hash,
 	    sizeof(user->password_hash), hash_len);
 	cols[1].is_null = hash_null;
 }

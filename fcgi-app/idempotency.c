@@ -18,35 +18,30 @@
 #define IDEM_LOCK_PREFIX	"regonce-key:"
 #define IDEM_PURGE_BATCH	500
 
-/* The key's named lock: a prefix and a digest of the key's hash. */
-static int
-idem_lock_name(const struct reg_idem *idem, char *out)
-{
-	return (db_lock_name(IDEM_LOCK_PREFIX, idem->key_hash, DB_HASH_BYTES,
-	    out, DB_LOCK_NAME_MAX));
-}
-
 /*
  * The key's step, first of a keyed registration: take the key's lock
  * and read its stored answer. *verdict says what to do; the verdicts
  * that end the request (in use, replay, reused) have set out's result
- * (and out->stored: the answer to replay). The lock is held on return
- * unless the verdict is IDEM_IN_USE.
+ * (and out->stored: the answer to replay). hold says whether the lock
+ * is ours (all verdicts but IDEM_IN_USE) and keeps its name for
+ * idem_end().
  */
 enum db_status
 idem_begin(struct db *db, const struct config *cfg,
-    const struct reg_idem *idem, enum idem_verdict *verdict,
-    struct reg_outcome *out)
+    const struct reg_idem *idem, struct idem_hold *hold,
+    enum idem_verdict *verdict, struct reg_outcome *out)
 {
-	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
 	enum db_status		st;
 	int			found;
 
-	if (idem_lock_name(idem, name) == -1)
+	hold->locked = hold->expired = 0;
+	if (db_lock_name(IDEM_LOCK_PREFIX, idem->key_hash, DB_HASH_BYTES,
+	    hold->lock, sizeof(hold->lock)) == -1)
 		return (DB_ERROR);
 	/* Timeout 0: a request with this key is running, or it is not. */
-	if ((st = db_get_lock(db, name, 0, DB_TXN_NONE, &answer)) != DB_OK)
+	if ((st = db_get_lock(db, hold->lock, 0, DB_TXN_NONE,
+	    &answer)) != DB_OK)
 		return (st);
 	if (answer != LOCK_ONE) {
 		*verdict = IDEM_IN_USE;
@@ -56,11 +51,17 @@ idem_begin(struct db *db, const struct config *cfg,
 		return (DB_OK);
 	}
 	if ((st = db_idem_find(db, idem->key_hash, cfg->idempotency_ttl_s,
-	    &out->stored, &found)) != DB_OK)
+	    &out->stored, &found)) != DB_OK) {
+		/* No verdict: the lock goes now (with the session if lost). */
+		if (db_connected(db))
+			db_release_lock(db, DB_TXN_NONE, hold->lock, &answer);
 		return (st);
-	if (found == 2)
+	}
+	hold->locked = 1;
+	if (found == 2) {
 		*verdict = IDEM_EXPIRED;
-	else if (found == 0)
+		hold->expired = 1;
+	} else if (found == 0)
 		*verdict = IDEM_NEW;
 	else if (memcmp(out->stored.fingerprint, idem->fingerprint,
 	    DB_HASH_BYTES) == 0) {
@@ -94,25 +95,28 @@ idem_save(struct db *db, const struct config *cfg,
 /*
  * The key's last step: store the answer of a request that wrote nothing
  * (exists, invalid: a "created" was stored with its row), then release
- * the key's lock (a lost connection has released it already).
+ * the key's lock (a lost connection has released it already). Returns
+ * the store's status: a failure is logged here, the caller notes it.
  */
-void
+enum db_status
 idem_end(struct db *db, const struct config *cfg,
-    const struct reg_idem *idem, const struct reg_outcome *out, int expired)
+    const struct reg_idem *idem, const struct idem_hold *hold,
+    const struct reg_outcome *out)
 {
-	char			name[DB_LOCK_NAME_MAX];
 	enum db_lock_answer	answer;
+	enum db_status		st = DB_OK;
 
 	if ((out->result == REG_EXISTS || out->result == REG_INVALID) &&
-	    idem_save(db, cfg, idem, out, expired) != DB_OK)
+	    (st = idem_save(db, cfg, idem, out, hold->expired)) != DB_OK)
 		log_warn("storing the key's answer: error %u: %s",
 		    db_errno(db), db_error(db));
-	if (!db_connected(db) || idem_lock_name(idem, name) == -1)
-		return;
-	if (db_release_lock(db, DB_TXN_NONE, name, &answer) != DB_OK ||
+	if (!db_connected(db))
+		return (st);
+	if (db_release_lock(db, DB_TXN_NONE, hold->lock, &answer) != DB_OK ||
 	    answer != LOCK_ONE)
-		log_warn("release_lock %s: answer %s, error %u", name,
+		log_warn("release_lock %s: answer %s, error %u", hold->lock,
 		    db_lock_answer_name(answer), db_errno(db));
+	return (st);
 }
 
 /*

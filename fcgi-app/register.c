@@ -1,7 +1,7 @@
 /*
  * The registration path, read top to bottom: reg_user() is the entry,
- * then the steps in the order a request takes them: validate -> the
- * Idempotency-Key's step (keyed requests) -> pre-check -> hash -> the
+ * then the steps in the order a request takes them: validate (a keyed
+ * request: its Idempotency-Key's step first) -> pre-check -> hash -> the
  * strategy reg_plan() picks -> retry what can be retried -> a log line.
  *
  *   named_lock           GET_LOCK + START TRANSACTION -> SELECT ... FOR
@@ -54,8 +54,7 @@ struct reg_ctx {
 	int64_t			 deadline;	/* the request's time budget */
 	int			 unknown;	/* a COMMIT was sent, not answered */
 	const struct reg_idem	*idem;		/* NULL: no Idempotency-Key */
-	int			 idem_expired;	/* its old answer is past TTL */
-	int			 idem_locked;	/* its named lock is ours */
+	struct idem_hold	 key;		/* the key's lock, if held */
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
 };
 
@@ -95,7 +94,7 @@ static void		reg_log(const struct reg_ctx *);
 /*
  * A store handle with what the strategy runs: named_lock_compound's
  * statement is prepared at each connect, so a server that cannot run it
- * fails the start, not each request.
+ * fails the connect with the reason logged, not each request.
  */
 struct db *
 reg_store_new(const struct config *cfg)
@@ -150,7 +149,7 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 			step = reg_attempt(&ctx);
 		/* A lost connection took the key's lock with it. */
 		if (step == STEP_LOST)
-			ctx.idem_locked = 0;
+			ctx.key.locked = 0;
 		if (step == STEP_DONE && (!ctx.unknown || reg_known(out)))
 			break;
 		if (!ctx.unknown && out->attempts >= cfg->retry_max)
@@ -168,8 +167,8 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	else if (step == STEP_LOST)
 		reg_done(&ctx, REG_DB_UNAVAILABLE,
 		    "the database is unreachable");
-	if (ctx.idem_locked)
-		idem_end(db, cfg, idem, out, ctx.idem_expired);
+	if (ctx.key.locked && idem_end(db, cfg, idem, &ctx.key, out) != DB_OK)
+		reg_trace_errno(&ctx);
 	db_set_deadline(db, DEADLINE_NONE);
 	pw_wipe(ctx.hash, sizeof(ctx.hash));
 	reg_log(&ctx);
@@ -186,13 +185,11 @@ reg_attempt(struct reg_ctx *ctx)
 	enum db_status		 st;
 	int			 found;
 
-	if (ctx->idem != NULL && !ctx->idem_locked) {
+	if (ctx->idem != NULL && !ctx->key.locked) {
 		/* The key's lock and its stored answer (idempotency.c). */
-		if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &verdict,
-		    ctx->out)) != DB_OK)
+		if ((st = idem_begin(ctx->db, ctx->cfg, ctx->idem, &ctx->key,
+		    &verdict, ctx->out)) != DB_OK)
 			return (reg_db_failed(ctx, st, "idempotency key"));
-		ctx->idem_locked = verdict != IDEM_IN_USE;
-		ctx->idem_expired = verdict == IDEM_EXPIRED;
 		if (verdict != IDEM_NEW && verdict != IDEM_EXPIRED)
 			return (STEP_DONE);
 		/* Keyed: even a refusal is an answer to store. */
@@ -255,23 +252,16 @@ reg_hash(struct reg_ctx *ctx)
  *   transaction the compound statement does not leave open;
  * - a Galera node: each statement is sent alone there (db_lock.c), and
  *   the compound statement is not prepared.
+ * The store is asked for the compound statement by reg_store_new().
  */
 static enum reg_strategy
 reg_plan(const struct reg_ctx *ctx)
 {
-	static int	galera_logged;
-
 	if (ctx->cfg->strategy != STRATEGY_NAMED_LOCK_COMPOUND)
 		return (ctx->cfg->strategy);
-	if (db_wsrep(ctx->db)) {
-		if (!galera_logged) {
-			galera_logged = 1;
-			log_info("strategy named_lock_compound runs as "
-			    "named_lock on a Galera node: each statement is "
-			    "sent alone");
-		}
+	/* Said once, at connect (db.c). */
+	if (db_wsrep(ctx->db))
 		return (STRATEGY_NAMED_LOCK);
-	}
 	if (ctx->idem != NULL) {
 		log_debug("strategy named_lock_compound runs as named_lock "
 		    "for a keyed request: its answer commits with the row");
@@ -487,7 +477,7 @@ reg_transaction(struct reg_ctx *ctx, const struct reg_txn *txn)
 		created.result = REG_CREATED;
 		created.user_id = ctx->out->user_id;
 		if ((st = idem_save(ctx->db, ctx->cfg, ctx->idem, &created,
-		    ctx->idem_expired)) != DB_OK) {
+		    ctx->key.expired)) != DB_OK) {
 			step = reg_db_failed(ctx, st, "store the key's answer");
 			goto out;
 		}

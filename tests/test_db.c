@@ -681,8 +681,9 @@ test_wsrep_detected(void **state)
 }
 
 /*
- * No row, or a failed call, is never mistaken for an answer; a release
- * that did not say 1 ends the session (named locks are re-entrant).
+ * No row, or a failed call, is never mistaken for an answer. A release
+ * whose answer did not come ends the session (named locks are
+ * re-entrant: one left held would count up); 0 or NULL keep it.
  */
 static void
 test_lock_failures(void **state)
@@ -698,11 +699,24 @@ test_lock_failures(void **state)
 	srv.no_row = 0;
 	nstmts = 0;
 	assert_int_equal(db_connect(db), DB_OK);
-	srv.first_errno = CR_SERVER_LOST;
+	srv.lock_value = "0";
 	assert_int_equal(db_release_lock(db, DB_TXN_NONE, "regonce:x",
-	    &answer), DB_LOST);
+	    &answer), DB_OK);
+	assert_int_equal(answer, LOCK_ZERO);
+	assert_true(db_connected(db));
+	srv.first_errno = ER_NO_SUCH_TABLE;
+	assert_int_equal(db_release_lock(db, DB_TXN_NONE, "regonce:x",
+	    &answer), DB_ERROR);
 	assert_int_equal(answer, LOCK_FAILED);
 	assert_false(db_connected(db));
+	/* A release never begins a transaction. */
+	nstmts = 0;
+	assert_int_equal(db_connect(db), DB_OK);
+	srv.first_errno = 0;
+	srv.query[0] = '\0';
+	assert_int_equal(db_release_lock(db, DB_TXN_BEGIN, "regonce:x",
+	    &answer), DB_ERROR);
+	assert_string_equal(srv.query, "");
 }
 
 /*
@@ -748,22 +762,19 @@ test_begin_locked(void **state)
 	(void)state;
 	srv.lock_value = "1";
 	assert_int_equal(db_get_lock(db, "regonce:0a1b", 2500, DB_TXN_BEGIN,
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
 	assert_string_equal(srv.query,
 	    "SELECT GET_LOCK('regonce:0a1b', 2.500); START TRANSACTION");
 	srv.lock_value = "0";
 	assert_int_equal(db_get_lock(db, "regonce:0a1b", 1, DB_TXN_BEGIN,
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ZERO);
 	assert_string_equal(srv.query,
 	    "SELECT GET_LOCK('regonce:0a1b', 0.001); START TRANSACTION");
 	srv.lock_value = NULL;
 	assert_int_equal(db_get_lock(db, "regonce:0a1b", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_NULL);
 }
 
@@ -780,25 +791,21 @@ test_begin_locked_failures(void **state)
 	(void)state;
 	srv.first_errno = ER_LOCK_DEADLOCK;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_RETRY);
+	    &answer), DB_RETRY);
 	assert_int_equal(answer, LOCK_FAILED);
 	srv.first_errno = ER_NOT_SUPPORTED_YET;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_REFUSED);
 	srv.first_errno = 0;
 	srv.lock_value = "1";
 	srv.second_errno = ER_NO_SUCH_TABLE;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_ERROR);
+	    &answer), DB_ERROR);
 	assert_int_equal(answer, LOCK_ONE);
 	srv.second_errno = CR_SERVER_LOST;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_LOST);
+	    &answer), DB_LOST);
 	assert_false(db_connected(db));
 }
 
@@ -819,14 +826,14 @@ test_pairs_split_on_galera(void **state)
 	srv.query[0] = '\0';
 	srv.lock_value = "1";
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
+	/* GET_LOCK went alone; START TRANSACTION followed on its own. */
+	assert_string_equal(srv.query, "SELECT GET_LOCK('regonce:ab', 1.000)");
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
-	    &answer),
-	    DB_OK);
+	    &answer), DB_OK);
 	assert_int_equal(answer, LOCK_ONE);
-	/* Lock queries were sent, none with a second statement. */
+	/* So did RELEASE_LOCK, after the COMMIT. */
 	assert_string_equal(srv.query, "SELECT RELEASE_LOCK('regonce:ab')");
 }
 
@@ -843,24 +850,21 @@ test_lock_answer_missing(void **state)
 	(void)state;
 	srv.no_row = 1;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_LOST);
+	    &answer), DB_LOST);
 	assert_false(db_connected(db));
 	srv.no_row = 0;
 	nstmts = 0;
 	assert_int_equal(db_connect(db), DB_OK);
 	srv.store_errno = CR_OUT_OF_MEMORY;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_LOST);
+	    &answer), DB_LOST);
 	assert_false(db_connected(db));
 	nstmts = 0;
 	srv.store_errno = 0;
 	assert_int_equal(db_connect(db), DB_OK);
 	srv.store_errno = ER_LOCK_DEADLOCK;
 	assert_int_equal(db_get_lock(db, "regonce:ab", 1000, DB_TXN_BEGIN,
-	    &answer),
-	    DB_RETRY);
+	    &answer), DB_RETRY);
 	assert_true(db_connected(db));
 }
 
@@ -893,27 +897,23 @@ test_end_unlocked(void **state)
 	(void)state;
 	srv.lock_value = "1";
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
-	    &released),
-	    DB_OK);
+	    &released), DB_OK);
 	assert_int_equal(released, LOCK_ONE);
 	assert_string_equal(srv.query,
 	    "COMMIT; SELECT RELEASE_LOCK('regonce:ab')");
 	assert_int_equal(db_release_lock(db, DB_TXN_ROLLBACK, "regonce:ab",
-	    &released),
-	    DB_OK);
+	    &released), DB_OK);
 	assert_string_equal(srv.query,
 	    "ROLLBACK; SELECT RELEASE_LOCK('regonce:ab')");
 	srv.first_errno = ER_LOCK_DEADLOCK;
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
-	    &released),
-	    DB_RETRY);
+	    &released), DB_RETRY);
 	assert_int_equal(released, LOCK_NOT_ASKED);
 	/* Committed, but the release failed: the session is ended. */
 	srv.first_errno = 0;
 	srv.second_errno = ER_NO_SUCH_TABLE;
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
-	    &released),
-	    DB_OK);
+	    &released), DB_OK);
 	assert_int_equal(released, LOCK_FAILED);
 	assert_false(db_connected(db));
 	nstmts = 0;
@@ -923,8 +923,7 @@ test_end_unlocked(void **state)
 	srv.first_errno = 0;
 	srv.second_errno = CR_SERVER_LOST;
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
-	    &released),
-	    DB_OK);
+	    &released), DB_OK);
 	assert_int_equal(released, LOCK_FAILED);
 	assert_false(db_connected(db));
 }
