@@ -2,6 +2,7 @@
 # make install into a DESTDIR puts every file a package ships where the
 # configured directories say, with those directories written into the
 # generated files; make uninstall takes every file away again.
+# Pools: none (static)
 set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${REGONCE_BUILDDIR:-$SRC}

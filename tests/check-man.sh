@@ -4,6 +4,7 @@
 # prints; every page formats without a groff warning; -h and --version
 # answer as the pages say. The key comparison runs over a page with a
 # key taken out first, to show it can fail.
+# Pools: none (static)
 set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${REGONCE_BUILDDIR:-$SRC}

@@ -2,6 +2,7 @@
 # Static check: no SQL is built from strings in fcgi-app/ or tools/. Request data
 # reaches SQL only as bound parameters of prepared statements. The same
 # check runs over a known-bad sample first, to show it can fail.
+# Pools: none (static)
 set -u
 SRC=${REGONCE_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 . "$SRC/tests/tap.sh"

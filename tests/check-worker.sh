@@ -5,6 +5,7 @@
 # fcgi-app/regonce refuses those keys and values at start-up, naming them,
 # and holds none of their code. Each check runs on the test worker too,
 # where it must see what it looks for, to show that it can fail.
+# Pools: none (static)
 set -u
 BUILD=${REGONCE_BUILDDIR:-$(cd "$(dirname "$0")/.." && pwd)}
 WORKER=$BUILD/fcgi-app/regonce

@@ -6,6 +6,8 @@ if [ -z "${REGONCE_IT_CLUSTER_PORT:-}" ]; then
 	echo "1..0 # SKIP no cluster ports: run ./stack check"
 	exit 0
 fi
+# cnode_sees, cnode_status: ./stack cluster's node helpers (csees below).
+. "$REGONCE_SRCDIR/stack.d/cluster.sh"
 STARTED=$(date +%s)
 CVAR=$VAR/$CLUSTER_NAME
 HTTP=$REGONCE_IT_CLUSTER_HTTP_PORT
@@ -52,8 +54,8 @@ node_rows() {
 		WHERE openid LIKE '$3%'" | tr '\t' ' '
 }
 
-# csees N SIZE / cstatus N VARIABLE: ./stack's node helpers, on the
-# cluster's state folder.
+# csees N SIZE / cstatus N VARIABLE: stack.d/cluster.sh's node helpers,
+# on the cluster's state folder.
 csees() { VAR=$CVAR cnode_sees "$@"; }
 cstatus() { VAR=$CVAR cnode_status "$@"; }
 

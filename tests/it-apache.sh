@@ -4,6 +4,7 @@
 # through nginx, what Apache answers itself is JSON in the same shape, the
 # worker's own 503 is not masked, and a replay storm through it leaves one
 # row per openid.
+# Pools: apache (Apache in front of main, and of a missing socket), main
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
 

@@ -11,6 +11,7 @@
 #     the same openid arrives at another: the second waits on the named
 #     lock, then answers "exists"; on the original table too (no UNIQUE
 #     index), where it-cluster.sh shows Galera's nodes let both through.
+# Pools: its own cluster (./stack cluster up --plain: c1-c3, p1 p2, o1 o2, n1 n2)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 CLUSTER_NAME=apphosts
 . "$REGONCE_SRCDIR/tests/cluster-lib.sh"

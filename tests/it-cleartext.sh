@@ -9,6 +9,7 @@
 #    (control: the same scan finds the database password, which a worker
 #    keeps by design, so the scan can see what is there);
 #  - paths under the location get the worker's JSON 404; //register works.
+# Pools: main
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 MEMSCAN=$REGONCE_BUILDDIR/tests/memscan

@@ -16,6 +16,7 @@
 #  4. node 2 killed (SIGKILL) and restarted under a storm: no duplicate on
 #     any node, no "created" without its row, requests that reach the
 #     dead node are answered 503 JSON (never 502/504/HTML), it rejoins.
+# Pools: its own cluster (./stack cluster up: c1-c3, p1 p2, o1 o2, n1 n2)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 CLUSTER_NAME=cluster
 . "$REGONCE_SRCDIR/tests/cluster-lib.sh"

@@ -13,6 +13,7 @@
 #     budget: every openid with a row had a copy told created or
 #     outcome_unknown, none was created twice, no "created" lost its row;
 #     KILL again on the named_lock_compound pool.
+# Pools: main, budget, compound
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 BUDGET=$REGONCE_IT_URL_BUDGET

@@ -4,6 +4,7 @@
 # installed service runs as its unit's ExecStart and User say against the
 # test database and registers a user through nginx, and a purge leaves
 # none of its files behind.
+# Pools: deb (the installed package's own pool; main's database settings)
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
 

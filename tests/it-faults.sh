@@ -8,6 +8,7 @@
 #     lock inside its transaction: answered created, one row, no lock left.
 # The pause point comes from tests/regonce-test (configure
 # --enable-test-hooks); the installed worker has none.
+# Pools: main, hooks, compound
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 HOOKS=$REGONCE_IT_URL_HOOKS

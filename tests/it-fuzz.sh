@@ -2,6 +2,7 @@
 # Fuzzing: build tests/fuzz_request.c with clang's libFuzzer, ASan and
 # UBSan, and run it for a bounded time (REGONCE_FUZZ_SECONDS, default 60)
 # from the seed corpus in tests/fuzz-corpus. It must find nothing.
+# Pools: none (the stack only for its state folder)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 if [ "${REGONCE_IT_SANITIZE:-0}" = 1 ]; then
 	echo "1..0 # SKIP fuzzing runs in the plain pass of ./stack check"

@@ -4,6 +4,7 @@
 # Each gets its documented status and JSON error; the refused ones write
 # nothing; SQL metacharacters that are valid data are stored literally;
 # and no worker dies (same PIDs at the end).
+# Pools: main
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 URL=$REGONCE_IT_URL

@@ -12,6 +12,7 @@
 #    does;
 #  - a replay storm with keys: every copy of a registration gets the same
 #    answer.
+# Pools: main, keyreq, keyhooks, budget
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 # The test worker's pause points, on a pool of its own (it-faults stops

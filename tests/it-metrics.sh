@@ -11,6 +11,7 @@
 #  - a worker of the supervised pool killed with -9 and respawned: no
 #    counter goes back, and the live workers gauge is the pool's size;
 #  - loopback only: from 127.0.0.2 (still loopback) the answer is 403.
+# Pools: main, apache, supervise
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
 

@@ -13,6 +13,7 @@
 #    through the naive code: 0 duplicates and every row accounted for;
 #  - the worker's account (SELECT, INSERT) cannot migrate anything;
 #  - --online-tries 0 builds the index under LOCK TABLES.
+# Pools: mignaive
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 MIGRATE="$REGONCE_BUILDDIR/tools/regonce-migrate"

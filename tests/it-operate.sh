@@ -9,6 +9,7 @@
 #    down (exit 3) from a bad configuration (exit 1);
 #  - SIGHUP: each worker opens log_file again before its next request, so
 #    logrotate can move the file away.
+# Pools: main
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 WORKER=$REGONCE_BUILDDIR/fcgi-app/regonce

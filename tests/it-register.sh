@@ -2,6 +2,7 @@
 # Integration: POST /register through nginx and the spawn-fcgi pool on the
 # real MariaDB: created, exists, case-sensitive openids, passwords, 405,
 # healthz, busy while the lock is held. The error rows: it-hostile.sh.
+# Pools: main
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 URL=$REGONCE_IT_URL

@@ -2,6 +2,7 @@
 # With ./stack check --sanitize: stop every worker pool (LeakSanitizer
 # reports at exit), then fail on any ASan/UBSan report the workers wrote.
 # It runs last.
+# Pools: main (and it stops every pool)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 if [ "${REGONCE_IT_SANITIZE:-0}" != 1 ]; then
 	echo "1..0 # SKIP not a sanitizer build (./stack check --sanitize)"

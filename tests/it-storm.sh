@@ -13,6 +13,7 @@
 #  - 300 distinct openids in one index gap: no deadlock (1213) at READ
 #    COMMITTED; negative control: at REPEATABLE READ the same storm
 #    deadlocks.
+# Pools: main, unique, naive, gap, gaprr, origlock, compound, origcompound
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
 # storm NAME URL DATABASE-CONF USERS REPLAYS: run the replay tool, keep JSON.

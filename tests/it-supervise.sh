@@ -4,6 +4,7 @@
 # replaced, while a steady stream of registrations through nginx sees no
 # failed request; the new worker serves; a TERM stops every worker
 # gracefully. And the shipped unit passes systemd-analyze verify.
+# Pools: supervise
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
 

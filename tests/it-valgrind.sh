@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # valgrind memcheck over every unit test: no invalid access, no leak.
+# Pools: none (the unit tests only)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 if [ "${REGONCE_IT_SANITIZE:-0}" = 1 ]; then
 	echo "1..0 # SKIP a sanitizer build cannot run under valgrind"

@@ -10,8 +10,8 @@ for tool in curl jq mariadb; do
 	command -v "$tool" >/dev/null || { echo "Bail out! $tool is missing"; exit 1; }
 done
 
-# await, alive, pid_alive and the rest of ./stack's helpers: written once.
-. "$REGONCE_SRCDIR/stack"
+# await, alive, pid_alive, not: ./stack's process helpers, written once.
+. "$REGONCE_SRCDIR/stack.d/lib.sh"
 
 # ok, is, done_testing: the TAP helpers, shared with the static checks.
 . "$REGONCE_SRCDIR/tests/tap.sh"
