@@ -49,7 +49,7 @@ db_start() {
 # Create database $1 and the app's account, run the schema files that
 # follow, in order, then grant the account SELECT and INSERT on the users
 # table alone (and DELETE on idempotency_keys, for expired keys): all the
-# worker needs, the README's grants, no wider.
+# worker needs, the grants doc/operations.md gives, no wider.
 # DB_ACCOUNT_HOSTS: where the account may connect from ("localhost", the
 # unix socket; ./stack cluster adds 127.0.0.1 for its TCP pools).
 DB_ACCOUNT_HOSTS="localhost"
