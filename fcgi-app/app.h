@@ -117,6 +117,8 @@ enum db_status {
 	DB_DUPLICATE,	/* ER_DUP_ENTRY: the UNIQUE index refused the row */
 	DB_RETRY,	/* deadlock or lock wait timeout: the transaction is gone */
 	DB_LOST,	/* connection gone: reconnect, start over */
+	DB_READ_ONLY,	/* the server takes no writes now (read_only, as in a
+			 * failover): nothing was written; retry later */
 	DB_ERROR	/* anything else: a bug or a broken schema */
 };
 
@@ -174,8 +176,8 @@ enum db_txn { DB_TXN_NONE, DB_TXN_BEGIN, DB_TXN_COMMIT, DB_TXN_ROLLBACK };
 #define DB_LOCK_HEX		48	/* 192 bits of SHA-256 */
 #define DB_LOCK_NAME_MAX	64	/* MySQL's limit, in characters */
 
-int		 db_lock_name(const char *, const void *, size_t, char *,
-		     size_t);
+int		 db_lock_name(struct db *, const char *, const char *,
+		     const void *, size_t, char *, size_t);
 enum db_status	 db_get_lock(struct db *, const char *, unsigned int,
 		     enum db_txn, enum db_lock_answer *);
 enum db_status	 db_release_lock(struct db *, enum db_txn, const char *,

@@ -54,35 +54,35 @@ db_free(struct db *db)
 }
 
 /*
- * Is the server a Galera node with replication on? A plain MariaDB says
- * OFF; MySQL has no such variable and fails the statement: that is OFF
- * too. Only a lost connection is an error.
+ * A server variable that is 1 or not: *on. A variable the server does not
+ * have (MySQL has no wsrep_on) fails the statement: that is 0 too. Only
+ * a lost connection is an error.
  */
 static enum db_status
-db_detect_wsrep(struct db *db)
+db_variable_on(struct db *db, const char *sql, int *on)
 {
 	MYSQL_STMT	*stmt;
 	MYSQL_BIND	 result;
-	long long	 on = 0;
+	long long	 value = 0;
 	my_bool		 is_null = 0;
 	enum db_status	 st = DB_OK;
 
-	db->wsrep = 0;
+	*on = 0;
 	if ((stmt = mysql_stmt_init(db->conn)) == NULL)
 		return (db_conn_fail(db));
 	memset(&result, 0, sizeof(result));
 	result.buffer_type = MYSQL_TYPE_LONGLONG;
-	result.buffer = &on;
+	result.buffer = &value;
 	result.is_null = &is_null;
-	if (db_prepare(db, stmt, "SELECT @@wsrep_on") != 0 ||
+	if (db_prepare(db, stmt, sql) != 0 ||
 	    db_stmt_execute(db, stmt) != 0 ||
 	    mysql_stmt_bind_result(stmt, &result) != 0) {
 		if (db_classify(mysql_stmt_errno(stmt)) == DB_LOST ||
 		    db->deadline_hit)
 			st = db_stmt_fail(db, stmt);
 	} else {
-		if (db_fetch(db, stmt) == 0 && !is_null && on == 1)
-			db->wsrep = 1;
+		if (db_fetch(db, stmt) == 0 && !is_null && value == 1)
+			*on = 1;
 		db_free_result(db, stmt);
 	}
 	mysql_stmt_close(stmt);
@@ -165,7 +165,9 @@ db_session_setup(struct db *db)
 	if (st != DB_OK)
 		return (st);
 
-	if ((st = db_detect_wsrep(db)) != DB_OK || !db->wsrep)
+	/* A Galera node with replication on? A plain MariaDB says OFF. */
+	if ((st = db_variable_on(db, "SELECT @@wsrep_on", &db->wsrep)) !=
+	    DB_OK || !db->wsrep)
 		return (st);
 	/*
 	 * Causal reads: each SELECT (the pre-check and the FOR UPDATE) first
@@ -242,18 +244,27 @@ db_reconnect(struct db *db)
 	return (db_connect(db));
 }
 
-/* Is the server there? Reconnects once if the connection was lost. */
+/*
+ * Is the server there, and does it take writes? Reconnects once if the
+ * connection was lost. DB_READ_ONLY: it answers, but read_only is on (a
+ * failover in progress): registrations would be refused.
+ */
 enum db_status
 db_ping(struct db *db)
 {
-	int	rc = -1;
+	enum db_status	st = DB_OK;
+	int		rc = -1, read_only;
 
 	if (db->conn != NULL) {
 		DB_RUN(db, mysql_ping_start(&rc, db->conn),
 		    mysql_ping_cont(&rc, db->conn, ready));
-		if (rc == 0)
-			return (DB_OK);
-		db_conn_fail(db);
+		if (rc != 0)
+			db_conn_fail(db);
 	}
-	return (db_connect(db));
+	if (rc != 0 && (st = db_connect(db)) != DB_OK)
+		return (st);
+	if ((st = db_variable_on(db, "SELECT @@global.read_only",
+	    &read_only)) != DB_OK)
+		return (st);
+	return (read_only ? DB_READ_ONLY : DB_OK);
 }

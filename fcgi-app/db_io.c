@@ -20,6 +20,9 @@
 
 #include "db_int.h"
 
+#ifndef ER_READ_ONLY_MODE
+#define ER_READ_ONLY_MODE	1836
+#endif
 #ifndef ER_USER_LOCK_DEADLOCK
 #define ER_USER_LOCK_DEADLOCK	3058	/* MySQL 5.7+; MariaDB says 1213 */
 #endif
@@ -39,6 +42,11 @@ db_classify(unsigned int err)
 	case ER_USER_LOCK_DEADLOCK:
 	case ER_QUERY_INTERRUPTED:
 		return (DB_RETRY);
+	/* "running with the --read-only option": our statements meet only
+	 * that option. A failover in progress, not a bug: retry later. */
+	case ER_OPTION_PREVENTS_STATEMENT:
+	case ER_READ_ONLY_MODE:
+		return (DB_READ_ONLY);
 	case CR_CONNECTION_ERROR:
 	case CR_CONN_HOST_ERROR:
 	case CR_SERVER_GONE_ERROR:

@@ -27,23 +27,39 @@
 
 /*
  * A lock name: prefix plus the first DB_LOCK_HEX hex digits (lowercase)
- * of the SHA-256 of bytes: the same whatever the server's case rules for
- * lock names are, and under MySQL's 64-character limit.
+ * of the SHA-256 of "<database>/<table>/" and bytes: named locks are the
+ * server's, not a database's, so the name says which database's table it
+ * guards (two deployments on one server never wait for each other). The
+ * same whatever the server's case rules for lock names are, and under
+ * MySQL's 64-character limit.
  */
 int
-db_lock_name(const char *prefix, const void *bytes, size_t len, char *out,
-    size_t outlen)
+db_lock_name(struct db *db, const char *prefix, const char *table,
+    const void *bytes, size_t len, char *out, size_t outlen)
 {
 	static const char	hex[] = "0123456789abcdef";
 	unsigned char		digest[EVP_MAX_MD_SIZE];
 	unsigned int		digest_len = 0;
 	size_t			plen = strlen(prefix), i;
+	EVP_MD_CTX		*md;
+	int			ok;
 
 	if (plen + DB_LOCK_HEX + 1 > outlen ||
 	    plen + DB_LOCK_HEX + 1 > DB_LOCK_NAME_MAX)
 		return (-1);
-	if (EVP_Digest(bytes, len, digest, &digest_len, EVP_sha256(),
-	    NULL) != 1 || digest_len * 2 < DB_LOCK_HEX)
+	if ((md = EVP_MD_CTX_new()) == NULL)
+		return (-1);
+	ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+	    EVP_DigestUpdate(md, db->cfg->db_name,
+	    strlen(db->cfg->db_name)) == 1 &&
+	    EVP_DigestUpdate(md, "/", 1) == 1 &&
+	    EVP_DigestUpdate(md, table, strlen(table)) == 1 &&
+	    EVP_DigestUpdate(md, "/", 1) == 1 &&
+	    EVP_DigestUpdate(md, bytes, len) == 1 &&
+	    EVP_DigestFinal_ex(md, digest, &digest_len) == 1 &&
+	    digest_len * 2 >= DB_LOCK_HEX;
+	EVP_MD_CTX_free(md);
+	if (!ok)
 		return (-1);
 	memcpy(out, prefix, plen);
 	for (i = 0; i < DB_LOCK_HEX; i++)

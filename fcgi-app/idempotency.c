@@ -36,8 +36,9 @@ idem_begin(struct db *db, const struct config *cfg,
 	int			found;
 
 	hold->locked = hold->expired = 0;
-	if (db_lock_name(IDEM_LOCK_PREFIX, idem->key_hash, DB_HASH_BYTES,
-	    hold->lock, sizeof(hold->lock)) == -1)
+	if (db_lock_name(db, IDEM_LOCK_PREFIX, "idempotency_keys",
+	    idem->key_hash, DB_HASH_BYTES, hold->lock,
+	    sizeof(hold->lock)) == -1)
 		return (DB_ERROR);
 	/* Timeout 0: a request with this key is running, or it is not. */
 	if ((st = db_get_lock(db, hold->lock, 0, DB_TXN_NONE,

@@ -79,6 +79,7 @@ static enum reg_step	reg_lock_not_ours(struct reg_ctx *);
 static enum reg_step	reg_transaction(struct reg_ctx *,
 			    const struct reg_txn *);
 static enum reg_step	reg_insert(struct reg_ctx *);
+static enum reg_step	reg_duplicate(struct reg_ctx *);
 static enum reg_step	reg_found(struct reg_ctx *, const struct db_user *);
 static enum db_status	reg_end(struct reg_ctx *, int, const char *);
 static void		reg_abandon(struct reg_ctx *, const char *);
@@ -231,16 +232,25 @@ reg_attempt(struct reg_ctx *ctx)
 static enum reg_step
 reg_hash(struct reg_ctx *ctx)
 {
+	static int64_t	 last_us;	/* this worker's last hash took */
 	const char	*cause;
+	int64_t		 since;
 
+	if (ctx->hash[0] != '\0')
+		return (STEP_NEXT);
+	/* A request that cannot finish in its budget never hashes. */
+	if (deadline_left_ms(ctx->deadline) < last_us / 1000 + REG_RESERVE_MS)
+		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
+		    "ran out before its password was hashed"));
 	/* 50 ms of argon2 must not hold anyone up: no lock is held yet. */
-	if (ctx->hash[0] == '\0' && pw_hash(ctx->cfg, ctx->in->password,
-	    ctx->in->password_len, ctx->hash, sizeof(ctx->hash),
-	    &cause) == -1) {
+	since = metrics_clock_us();
+	if (pw_hash(ctx->cfg, ctx->in->password, ctx->in->password_len,
+	    ctx->hash, sizeof(ctx->hash), &cause) == -1) {
 		log_error("pw_hash: %s", cause);
 		return (reg_done(ctx, REG_INTERNAL,
 		    "password hashing failed"));
 	}
+	last_us = metrics_clock_us() - since;
 	return (STEP_NEXT);
 }
 
@@ -362,9 +372,8 @@ reg_compound(struct reg_ctx *ctx)
 	    &ctx->trace.lock, &user, &found);
 	metrics_lock_waited(since);
 	if (st == DB_DUPLICATE) {
-		/* Someone without our lock got there first. */
 		reg_trace_errno(ctx);
-		return (reg_done(ctx, REG_EXISTS, NULL));
+		return (reg_duplicate(ctx));
 	}
 	if (st != DB_OK) {
 		if (st == DB_LOST)
@@ -411,17 +420,17 @@ reg_lock_wait(struct reg_ctx *ctx, char *lock, unsigned int *wait_ms)
 	const struct reg_input	*in = ctx->in;
 	int64_t			 left;
 
-	if (db_lock_name(REG_LOCK_PREFIX, in->openid, in->openid_len, lock,
-	    DB_LOCK_NAME_MAX) == -1)
+	if (db_lock_name(ctx->db, REG_LOCK_PREFIX, "users", in->openid,
+	    in->openid_len, lock, DB_LOCK_NAME_MAX) == -1)
 		return (reg_done(ctx, REG_INTERNAL,
 		    "cannot derive the lock name"));
 	left = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
 	if (left > ctx->cfg->lock_timeout_ms)
 		left = ctx->cfg->lock_timeout_ms;
+	/* The budget ran out, not someone else's registration. */
 	if (left < 1)
-		return (reg_done(ctx, REG_BUSY,
-		    "no time left to wait for another registration of this "
-		    "openid"));
+		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
+		    "ran out before the openid's lock could be waited for"));
 	*wait_ms = (unsigned int)left;
 	return (STEP_NEXT);
 }
@@ -512,11 +521,33 @@ reg_insert(struct reg_ctx *ctx)
 	    in->username_len, ctx->hash, &ctx->out->user_id);
 	if (st == DB_DUPLICATE) {
 		reg_trace_errno(ctx);
-		return (reg_done(ctx, REG_EXISTS, NULL));
+		return (reg_duplicate(ctx));
 	}
 	if (st != DB_OK)
 		return (reg_db_failed(ctx, st, "insert"));
 	return (STEP_INSERTED);
+}
+
+/*
+ * The UNIQUE index refused our row (1062): the openid's row is someone
+ * else's (who got there without our lock), or our own from an attempt
+ * whose connection went before its answer came (its INSERT or COMMIT
+ * landed after all). Only the row's hash can tell.
+ */
+static enum reg_step
+reg_duplicate(struct reg_ctx *ctx)
+{
+	struct db_user	user;
+	enum db_status	st;
+	int		found;
+
+	st = db_find_user(ctx->db, ctx->in->openid, ctx->in->openid_len, 0,
+	    &user, &found);
+	if (st != DB_OK)
+		return (reg_db_failed(ctx, st, "read the row that exists"));
+	if (!found)
+		return (reg_done(ctx, REG_EXISTS, NULL));
+	return (reg_found(ctx, &user));
 }
 
 /* A row is there: ours (a retry after a lost COMMIT) or someone else's. */
@@ -588,6 +619,10 @@ reg_db_failed(struct reg_ctx *ctx, enum db_status st, const char *what)
 		return (STEP_RETRY);
 	case DB_LOST:
 		return (STEP_LOST);
+	case DB_READ_ONLY:
+		/* Nothing was written: the answer is "later", not a guess. */
+		return (reg_done(ctx, REG_DB_UNAVAILABLE,
+		    "the database takes no writes now (read-only)"));
 	default:
 		log_error("%s: error %u: %s", what, db_errno(ctx->db),
 		    db_error(ctx->db));

@@ -13,6 +13,10 @@
 
 #include "app.h"
 
+#define REQ_HEALTH_MS	2000	/* /healthz's budget: a prober's usual wait */
+
+static enum resp_kind	req_health(struct db *, int64_t,
+			    struct resp_detail *);
 static enum resp_kind	req_register(FCGX_Request *, struct db *,
 			    const struct config *, const struct req_head *,
 			    size_t, int64_t, struct reg_outcome *,
@@ -43,8 +47,7 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 			kind = RESP_NOT_FOUND;
 			detail.message = "metrics are off: metrics_file is not set";
 		} else if (route == ROUTE_HEALTHZ)
-			kind = db_ping(db) == DB_OK ? RESP_HEALTH_OK :
-			    RESP_HEALTH_DOWN;
+			kind = req_health(db, deadline, &detail);
 		else if (deadline_left_ms(deadline) <= 0)
 			/* Waited too long in the queue: touch nothing. */
 			kind = RESP_EXPIRED;
@@ -57,6 +60,28 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	req_count(route, kind, &detail, status, start);
 	log_info("%s %.200s -> %d", head.method != NULL ? head.method : "-",
 	    head.uri != NULL ? head.uri : "-", status);
+}
+
+/*
+ * GET /healthz: does the database answer, and take writes? Within
+ * REQ_HEALTH_MS (or the request's own budget if less): a probe that
+ * hangs on a stalled server would hold the worker and the prober alike.
+ */
+static enum resp_kind
+req_health(struct db *db, int64_t deadline, struct resp_detail *detail)
+{
+	enum db_status	st;
+	int64_t		own = deadline_at(0, REQ_HEALTH_MS);
+
+	db_set_deadline(db, own < deadline ? own : deadline);
+	st = db_ping(db);
+	db_set_deadline(db, DEADLINE_NONE);
+	if (st == DB_OK)
+		return (RESP_HEALTH_OK);
+	if (st == DB_READ_ONLY)
+		detail->message = "the database takes no writes now "
+		    "(read-only)";
+	return (RESP_HEALTH_DOWN);
 }
 
 /*

@@ -228,7 +228,7 @@ is "$(tail -1 <<<"$verify")" "verified 1, failed 0" "... after its row was hashe
 
 # --- one run at a time ---------------------------------------------------------
 
-lock=$(lock_name "regonce-migrate $DB.legacy")
+lock=$(lock_name "regonce migrate" "$DB" legacy)
 mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N -B \
 	-e "SELECT GET_LOCK('$lock', 0), SLEEP(30)" >/dev/null 2>&1 &
 HOLDER=$!

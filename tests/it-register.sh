@@ -76,8 +76,29 @@ is "$STATUS $(field code)" "200 0" "once released, the same request is created"
 lock_free "$NAME"
 ok $? "and regonce released its lock"
 
+# --- another database's lock: named locks are the server's, so the name
+# says whose table it guards. The same openid's lock for database
+# regonce_orig (held as above) must not hold up database regonce's. The
+# busy case above is the control: the same hold, this database's name.
+OTHER="it-$RUN-other-db"
+NAME=$(lock_name "$OTHER" regonce_orig)
+HOLDER_IN=$(mktemp -u)
+mkfifo "$HOLDER_IN"
+mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N <"$HOLDER_IN" >/dev/null &
+HOLDER=$!
+exec 7>"$HOLDER_IN"
+echo "SELECT GET_LOCK('$NAME', 10);" >&7
+await 100 lock_held "$NAME"
+ok $? "the test client holds the openid's lock of another database"
+register "{\"openid\":\"$OTHER\",\"username\":\"u\",\"password\":\"12345678\"}"
+is "$STATUS $(field code)" "200 0" "another database's lock does not hold this one up"
+echo "SELECT RELEASE_LOCK('$NAME');" >&7
+exec 7>&-
+wait "$HOLDER"
+rm -f "$HOLDER_IN"
+
 # --- the pool survived all of it -----------------------------------------
 is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"
-is "$(sql "SELECT COUNT(*) FROM users") " "$((ROWS_BEFORE + 4)) " "exactly the 4 good registrations wrote rows"
+is "$(sql "SELECT COUNT(*) FROM users") " "$((ROWS_BEFORE + 5)) " "exactly the 5 good registrations wrote rows"
 
 done_testing

@@ -60,9 +60,12 @@ pids() {
 	sort -n "$VAR/run/$1.pid" | paste -sd' '
 }
 
-# lock_name OPENID: the named lock regonce takes for it.
+# lock_name OPENID [DATABASE [TABLE]]: the named lock regonce takes for it
+# (database regonce, table users unless named): a digest of
+# "<database>/<table>/<openid>" (fcgi-app/db_lock.c).
 lock_name() {
-	printf 'regonce:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-48)"
+	printf 'regonce:%s' "$(printf '%s/%s/%s' "${2:-regonce}" \
+		"${3:-users}" "$1" | sha256sum | cut -c1-48)"
 }
 
 # lock_held NAME / lock_free NAME: is a named lock taken right now?

@@ -678,6 +678,9 @@ test_wsrep_detected(void **state)
 	assert_false(db_wsrep(db));
 	assert_int_equal(db_classify(ER_UNKNOWN_COM_ERROR), DB_LOST);
 	assert_int_equal(db_classify(ER_LOCK_DEADLOCK), DB_RETRY);
+	/* read_only (a failover): nothing written, retry later. */
+	assert_int_equal(db_classify(ER_OPTION_PREVENTS_STATEMENT),
+	    DB_READ_ONLY);
 }
 
 /*
@@ -720,8 +723,9 @@ test_lock_failures(void **state)
 }
 
 /*
- * A lock name is the prefix and 48 hex digits of the SHA-256 of the exact
- * bytes: case and NUL count, every length fits, a short buffer is refused.
+ * A lock name is the prefix and 48 hex digits of the SHA-256 of
+ * "<database>/<table>/" and the exact bytes: case and NUL count, the
+ * database and table count, every length fits, a short buffer is refused.
  */
 static void
 test_lock_name(void **state)
@@ -730,22 +734,30 @@ test_lock_name(void **state)
 	char	long_openid[256];
 
 	(void)state;
-	assert_int_equal(db_lock_name("regonce:", "abc", 3, name,
+	assert_int_equal(db_lock_name(db, "regonce:", "users", "abc", 3, name,
 	    sizeof(name)), 0);
-	/* SHA-256("abc") begins ba7816bf8f01cfea414140de5dae2223b00361a3. */
-	assert_string_equal(name, "regonce:ba7816bf8f01cfea414140de5dae2223"
-	    "b00361a396177a9c");
-	db_lock_name("regonce:", "oAbC", 4, name, sizeof(name));
-	db_lock_name("regonce:", "oabc", 4, other, sizeof(other));
+	/* sha256sum of "regonce/users/abc" (db_name is regonce). */
+	assert_string_equal(name, "regonce:49d77e2208e62d65d82ae6800d746062"
+	    "f607188ecb06f5a8");
+	db_lock_name(db, "regonce:", "users", "oAbC", 4, name, sizeof(name));
+	db_lock_name(db, "regonce:", "users", "oabc", 4, other, sizeof(other));
 	assert_string_not_equal(name, other);
-	db_lock_name("regonce:", "a\0b", 3, name, sizeof(name));
-	db_lock_name("regonce:", "a", 1, other, sizeof(other));
+	db_lock_name(db, "regonce:", "users", "a\0b", 3, name, sizeof(name));
+	db_lock_name(db, "regonce:", "users", "a", 1, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	/* Another table, another database: another lock. */
+	db_lock_name(db, "regonce:", "users", "abc", 3, name, sizeof(name));
+	db_lock_name(db, "regonce:", "users2", "abc", 3, other, sizeof(other));
+	assert_string_not_equal(name, other);
+	snprintf(cfg.db_name, sizeof(cfg.db_name), "regonce_staging");
+	db_lock_name(db, "regonce:", "users", "abc", 3, other, sizeof(other));
 	assert_string_not_equal(name, other);
 	memset(long_openid, 'x', sizeof(long_openid));
-	assert_int_equal(db_lock_name("regonce:", long_openid, 255, name,
-	    sizeof(name)), 0);
+	assert_int_equal(db_lock_name(db, "regonce:", "users", long_openid,
+	    255, name, sizeof(name)), 0);
 	assert_int_equal(strlen(name), strlen("regonce:") + DB_LOCK_HEX);
-	assert_int_equal(db_lock_name("regonce:", "abc", 3, name, 10), -1);
+	assert_int_equal(db_lock_name(db, "regonce:", "users", "abc", 3, name,
+	    10), -1);
 }
 
 /* --- the paired round trips ------------------------------------------ */

@@ -137,15 +137,16 @@ db_release_lock(struct db *db, enum db_txn first, const char *name,
 
 /* A lock name: the prefix and a stand-in for the digest. */
 int
-db_lock_name(const char *prefix, const void *bytes, size_t len, char *out,
-    size_t outlen)
+db_lock_name(struct db *db, const char *prefix, const char *table,
+    const void *bytes, size_t len, char *out, size_t outlen)
 {
+	(void)db;
+	(void)table;
 	(void)bytes;
 	if (snprintf(out, outlen, "%s%zu", prefix, len) >= (int)outlen)
 		return (-1);
 	return (0);
 }
-
 /* reg_store_new's store: never connected here. */
 struct db *
 db_new(const struct config *cfg)
@@ -402,7 +403,10 @@ test_exists_under_lock(void **state)
 	assert_int_equal(out.result, REG_EXISTS);
 }
 
-/* ER_DUP_ENTRY on the INSERT is "exists", not an error. */
+/*
+ * ER_DUP_ENTRY on the INSERT is "exists", not an error, once the row's
+ * hash shows it is someone else's.
+ */
 static void
 test_duplicate_is_exists(void **state)
 {
@@ -411,6 +415,7 @@ test_duplicate_is_exists(void **state)
 	(void)state;
 	up_to_insert();
 	will_return(db_insert_user, DB_DUPLICATE);
+	find(0, 1, DB_OK);
 	expect_function_call(db_rollback);
 	expect_function_call(db_release_lock);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
@@ -531,8 +536,10 @@ test_lock_refused_goes_on(void **state)
 		will_return(db_insert_user, i == 0 ? DB_OK : DB_DUPLICATE);
 		if (i == 0)
 			will_return(db_commit, DB_OK);
-		else
+		else {
+			find(0, 1, DB_OK);
 			expect_function_call(db_rollback);
+		}
 		reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 		assert_int_equal(out.result, i == 0 ? REG_CREATED : REG_EXISTS);
 		assert_int_equal(out.attempts, 1);
@@ -631,16 +638,66 @@ test_lost_before_commit_unavailable(void **state)
 	assert_int_equal(out.attempts, 3);
 }
 
-/* No time left for a lock wait: busy, without asking for the lock. */
+/*
+ * No time left for the rest (a request picked up late from the queue):
+ * request_expired before any hashing and without asking for the lock,
+ * not "busy" for an openid nobody else sent.
+ */
 static void
-test_no_time_for_lock(void **state)
+test_no_time_to_hash(void **state)
 {
 	struct reg_outcome	out;
 
 	(void)state;
 	find(0, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 50), &out);
-	assert_int_equal(out.result, REG_BUSY);
+	assert_int_equal(out.result, REG_EXPIRED);
+	assert_string_equal(inserted_hash, "");
+}
+
+/*
+ * unique: the first INSERT's connection went before its answer came, the
+ * retry's pre-check does not see the row yet (its commit was held), and
+ * the retry's INSERT meets it (1062): the row holds our own hash, so the
+ * answer is "created", never "exists" for our own new row.
+ */
+static void
+test_unique_own_row_is_created(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_UNIQUE;
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_LOST);
+	will_return(db_reconnect, DB_OK);
+	find(0, 0, DB_OK);
+	will_return(db_insert_user, DB_DUPLICATE);
+	find(0, FOUND_OURS, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 7);
+	assert_int_equal(out.attempts, 2);
+}
+
+/*
+ * A read-only server (a failover: 1290) refuses the INSERT: nothing was
+ * written, so the answer is db_unavailable (503, retry later), not an
+ * internal error, and the transaction and lock are let go.
+ */
+static void
+test_read_only_unavailable(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	up_to_insert();
+	will_return(db_insert_user, DB_READ_ONLY);
+	expect_function_call(db_rollback);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+	assert_int_equal(out.attempts, 1);
 }
 
 /* The connection is gone and stays gone: 503 db_unavailable. */
@@ -705,6 +762,7 @@ test_unique_strategy(void **state)
 	cfg.strategy = STRATEGY_UNIQUE;
 	find(0, 0, DB_OK);
 	will_return(db_insert_user, DB_DUPLICATE);
+	find(0, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	find(0, 0, DB_OK);
@@ -1009,6 +1067,7 @@ test_compound_exists(void **state)
 	assert_int_equal(out.result, REG_EXISTS);
 	find(0, 0, DB_OK);
 	compound(LOCK_FAILED, 0, DB_DUPLICATE);
+	find(0, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 }
@@ -1118,7 +1177,9 @@ main(void)
 		T(test_lost_commit_budget_spent),
 		T(test_unique_lost_insert_unknown),
 		T(test_lost_before_commit_unavailable),
-		T(test_no_time_for_lock),
+		T(test_no_time_to_hash),
+		T(test_unique_own_row_is_created),
+		T(test_read_only_unavailable),
 		T(test_lost_for_good),
 		T(test_reconnect_first),
 		T(test_error_releases_lock),

@@ -23,7 +23,7 @@
 
 /* The connection's read timeout must outlast a table copy (ALTER). */
 #define MIG_DB_TIMEOUT_S	3600
-#define MIG_LOCK_NAME		"regonce-migrate %s.%s"	/* has a space: no openid */
+#define MIG_LOCK_KEY		"regonce migrate"	/* a space: no openid */
 
 static void
 mig_usage(FILE *fp)
@@ -71,11 +71,9 @@ static int
 mig_lock(struct mig *mig, char *name, size_t namelen)
 {
 	enum db_lock_answer	 answer;
-	char			 key[MIG_IDENT_MAX * 2 + 32];
 
-	snprintf(key, sizeof(key), MIG_LOCK_NAME, mig->cfg.db_name,
-	    mig->args.table);
-	if (db_lock_name(REG_LOCK_PREFIX, key, strlen(key), name, namelen) == -1)
+	if (db_lock_name(mig->db, REG_LOCK_PREFIX, mig->args.table,
+	    MIG_LOCK_KEY, strlen(MIG_LOCK_KEY), name, namelen) == -1)
 		return (mig_fail(mig, 0, "lock name does not fit"));
 	if (db_get_lock(mig->db, name, 1000, DB_TXN_NONE, &answer) != DB_OK)
 		return (mig_fail(mig, db_errno(mig->db), "%s",
