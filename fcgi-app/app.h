@@ -99,6 +99,7 @@ int64_t		 deadline_left_ms(int64_t);
 /* utf8.c */
 
 size_t		 utf8_char(const unsigned char *, size_t, unsigned int *);
+int		 utf8_valid(const char *, size_t);
 int		 utf8_clean(const char *, size_t);
 
 /* password.c */
@@ -376,6 +377,7 @@ void		 req_wipe_password(struct json_object *);
 /* request_key.c */
 
 #define REQ_KEY_MAX	255	/* Idempotency-Key characters */
+int		 req_key_header(char **, const char **);
 int		 req_idem_key(const char *, char *, size_t *);
 int		 req_key_hash(const char *, unsigned char *);
 int		 req_fingerprint(const struct req_head *, const char *, size_t,

@@ -100,8 +100,9 @@ req_register(FCGX_Request *req, struct db *db, const struct config *cfg,
 	const char		*header = NULL;
 	char			*buf;
 
-	if (cfg->idempotency != IDEM_MODE_OFF)
-		header = FCGX_GetParam("HTTP_IDEMPOTENCY_KEY", req->envp);
+	if (cfg->idempotency != IDEM_MODE_OFF &&
+	    req_key_header(req->envp, &header) == -1)
+		return (RESP_KEY_INVALID);
 	if (header == NULL && cfg->idempotency == IDEM_MODE_REQUIRED)
 		return (RESP_KEY_REQUIRED);
 	if (header != NULL && req_key_hash(header, idem.key_hash) == -1)

@@ -14,6 +14,8 @@
 #include "app.h"
 
 #define REQ_JSON_DEPTH	8	/* our object is flat; deep nesting is abuse */
+#define REQ_LONE_SURROGATE \
+	"a string has an unpaired UTF-16 surrogate escape"
 
 /*
  * The leading fields of libfcgi's private stream state (fcgiapp.c,
@@ -103,13 +105,16 @@ req_hex4(const char *text)
 }
 
 /*
- * I-JSON (RFC 7493 2.1): are all \u escapes that encode surrogates in
- * pairs, high then low? json-c would turn a lone one into U+FFFD and store
- * something the client did not send. Called on text json-c accepted, so
- * strings are well formed and each \u has four hex digits.
+ * What json-c lets by, even strict, that RFC 8259 and I-JSON (RFC 7493)
+ * forbid: NaN and Infinity outside strings, raw control characters inside
+ * them, and \u escapes of surrogates that are not a high-low pair (json-c
+ * would turn a lone one into U+FFFD, which the client did not send). The
+ * reason, or NULL. Called on text json-c accepted, so strings are well
+ * formed and each \u has four hex digits; outside strings the only
+ * capitals json-c takes are those of NaN and Infinity.
  */
-static int
-req_surrogates_paired(const char *buf, size_t len)
+static const char *
+req_strict_text(const char *buf, size_t len)
 {
 	size_t	pos;
 	long	unit, low;
@@ -120,7 +125,15 @@ req_surrogates_paired(const char *buf, size_t len)
 			in_string = !in_string;
 			continue;
 		}
-		if (!in_string || buf[pos] != '\\' || pos + 1 >= len)
+		if (!in_string) {
+			if (buf[pos] == 'N' || buf[pos] == 'I')
+				return ("NaN and Infinity are not JSON");
+			continue;
+		}
+		if ((unsigned char)buf[pos] < 0x20)
+			return ("a control character in a string must be "
+			    "escaped");
+		if (buf[pos] != '\\' || pos + 1 >= len)
 			continue;
 		pos++;			/* the escaped character */
 		if (buf[pos] != 'u' || pos + 4 >= len)
@@ -128,19 +141,19 @@ req_surrogates_paired(const char *buf, size_t len)
 		unit = req_hex4(buf + pos + 1);
 		pos += 4;
 		if (unit >= 0xdc00 && unit <= 0xdfff)
-			return (0);	/* a low half with no high one */
+			return (REQ_LONE_SURROGATE);	/* no high half */
 		if (unit < 0xd800 || unit > 0xdbff)
 			continue;
 		/* A high half: a low half must follow at once. */
 		if (pos + 6 >= len || buf[pos + 1] != '\\' ||
 		    buf[pos + 2] != 'u')
-			return (0);
+			return (REQ_LONE_SURROGATE);
 		low = req_hex4(buf + pos + 3);
 		if (low < 0xdc00 || low > 0xdfff)
-			return (0);
+			return (REQ_LONE_SURROGATE);
 		pos += 6;
 	}
-	return (1);
+	return (NULL);
 }
 
 /*
@@ -191,6 +204,11 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 		detail->message = "the body holds a NUL byte";
 		return (-1);
 	}
+	/* RFC 8259 8.1: no byte order mark (json-c says "invalid utf-8"). */
+	if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0) {
+		detail->message = "a byte order mark is not allowed";
+		return (-1);
+	}
 	if ((tok = req_tokener(len)) == NULL) {
 		*kind = RESP_INTERNAL;
 		return (-1);
@@ -213,10 +231,8 @@ req_parse_body(const char *buf, size_t len, struct reg_input *in,
 		detail->message = "the body must be a JSON object";
 		return (-1);
 	}
-	if (!req_surrogates_paired(buf, len)) {
+	if ((detail->message = req_strict_text(buf, len)) != NULL) {
 		*root = obj;	/* the caller wipes and releases it */
-		detail->message = "a string has an unpaired UTF-16 surrogate "
-		    "escape";
 		return (-1);
 	}
 	*root = obj;

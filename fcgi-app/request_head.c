@@ -12,6 +12,9 @@
 
 #include "app.h"
 
+/* Seconds: 10000-01-01, past any real clock. */
+#define REQ_ARRIVAL_MAX_S	253402300800LL
+
 /*
  * The FastCGI params the head checks look at, and when the web server
  * received the request (see req_arrival_ms) in *arrival_ms.
@@ -121,7 +124,9 @@ req_is_json(const char *content_type)
  * When the web server received the request, in wall-clock milliseconds,
  * from REGONCE_REQUEST_START: nginx's $msec ("1700000000.123") or
  * Apache's %t ("t=1700000000123456", microseconds). 0 if absent or not
- * understood: the budget then starts when the worker picks it up.
+ * understood: the budget then starts when the worker picks it up. A
+ * value past REQ_ARRIVAL_MAX_S is not understood either: it is no clock
+ * reading, and "* 1000" must not overflow.
  */
 int64_t
 req_arrival_ms(const char *text)
@@ -134,11 +139,11 @@ req_arrival_ms(const char *text)
 		return (0);
 	if (strncmp(text, "t=", 2) == 0) {
 		whole = strtoll(text + 2, &end, 10);
-		return (*end == '\0' && end != text + 2 && whole > 0 ?
-		    whole / 1000 : 0);
+		return (*end == '\0' && end != text + 2 && whole > 0 &&
+		    whole / 1000000 < REQ_ARRIVAL_MAX_S ? whole / 1000 : 0);
 	}
 	whole = strtoll(text, &end, 10);
-	if (end == text || whole <= 0)
+	if (end == text || whole <= 0 || whole >= REQ_ARRIVAL_MAX_S)
 		return (0);
 	if (*end == '.') {
 		digits = strspn(end + 1, "0123456789");

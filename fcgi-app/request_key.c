@@ -12,6 +12,28 @@
 #include "app.h"
 
 /*
+ * The Idempotency-Key header's value from the FastCGI params envp, in
+ * *value (NULL when absent); -1 when it came more than once. nginx passes
+ * each header line as a param of its own and FCGX_GetParam would take the
+ * first; two keys are not the one sf-string the draft allows.
+ */
+int
+req_key_header(char **envp, const char **value)
+{
+	static const char	 name[] = "HTTP_IDEMPOTENCY_KEY=";
+
+	*value = NULL;
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, name, sizeof(name) - 1) != 0)
+			continue;
+		if (*value != NULL)
+			return (-1);
+		*value = *envp + sizeof(name) - 1;
+	}
+	return (0);
+}
+
+/*
  * An Idempotency-Key value: an RFC 8941 sf-string, quoted, with \" and
  * \\ the only escapes, holding 1 to 255 printable ASCII characters. The
  * characters go to key (REQ_KEY_MAX + 1 bytes), their count to *len.

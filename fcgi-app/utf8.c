@@ -1,6 +1,8 @@
 /*
  * UTF-8 checks for text fields: strict decoding (no overlong forms, no
- * surrogates, nothing above U+10FFFF) and no control characters.
+ * surrogates, nothing above U+10FFFF), I-JSON's rule (RFC 7493 2.1: no
+ * noncharacters either) and, for text shown to people, no control
+ * characters.
  */
 #include "config.h"
 
@@ -41,9 +43,16 @@ utf8_char(const unsigned char *text, size_t left, unsigned int *cp)
 	return (need);
 }
 
-/* Is text valid UTF-8 with no control characters (C0, DEL, C1)? */
-int
-utf8_clean(const char *text, size_t len)
+/* Is cp a Unicode noncharacter (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF)? */
+static int
+utf8_nonchar(unsigned int cp)
+{
+	return ((cp >= 0xfdd0 && cp <= 0xfdef) || (cp & 0xfffe) == 0xfffe);
+}
+
+/* Is text strict UTF-8 with no noncharacters, and no controls if asked? */
+static int
+utf8_check(const char *text, size_t len, int controls_ok)
 {
 	const unsigned char	*bytes = (const unsigned char *)text;
 	size_t			 pos = 0, step;
@@ -52,9 +61,28 @@ utf8_clean(const char *text, size_t len)
 	while (pos < len) {
 		if ((step = utf8_char(bytes + pos, len - pos, &cp)) == 0)
 			return (0);
-		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+		if (utf8_nonchar(cp))
+			return (0);
+		if (!controls_ok && (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)))
 			return (0);
 		pos += step;
 	}
 	return (1);
+}
+
+/*
+ * Is text what I-JSON allows in a string: strict UTF-8 without
+ * noncharacters? Control characters pass (a password may hold them).
+ */
+int
+utf8_valid(const char *text, size_t len)
+{
+	return (utf8_check(text, len, 1));
+}
+
+/* Is text I-JSON-valid with no control characters (C0, DEL, C1)? */
+int
+utf8_clean(const char *text, size_t len)
+{
+	return (utf8_check(text, len, 0));
 }

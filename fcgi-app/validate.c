@@ -60,6 +60,14 @@ reg_validate(const struct config *cfg, const struct reg_input *in,
 		*reason = "password must not contain NUL";
 		return (-1);
 	}
+	/*
+	 * I-JSON, as for every string: UTF-8 no client's text produces would
+	 * be hashed as given and never match a later login.
+	 */
+	if (!utf8_valid(in->password, in->password_len)) {
+		*reason = "password must be valid UTF-8 without noncharacters";
+		return (-1);
+	}
 	*field = NULL;
 	*reason = NULL;
 	return (0);

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target over the request layer: the body parser, field
- * validation and the response builder, fed arbitrary bytes. Built and run
+ * validation, the response builder, the head checks and the arrival
+ * time, fed arbitrary bytes. Built and run
  * by tests/it-fuzz.sh with -fsanitize=fuzzer,address,undefined.
  */
 #include "config.h"
@@ -59,6 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	head.content_length = copy;
 	memset(&detail, 0, sizeof(detail));
 	(void)req_check_head(&cfg, &head, &route, &len, &kind, &detail);
+	(void)req_arrival_ms(copy);
 	free(copy);
 	return (0);
 }

@@ -76,7 +76,22 @@ done <<EOF2
 400|invalid_field|username|$J|{"openid":"$P-23","username":"a\u0007b","password":"12345678"}
 400|invalid_field|username|$J|{"openid":"$P-24","username":"line\nbreak","password":"12345678"}
 400|invalid_field|openid|$J|{"openid":"$P-25\tx",$OK_FIELDS}
-400|invalid_field|username|$J|raw:{"openid":"$P-26","username":"a\x01b","password":"12345678"}
+400|invalid_json||$J|raw:{"openid":"$P-26","username":"a\x01b","password":"12345678"}
+400|invalid_json||$J|raw:{"openid":"$P-31","username":"u","password":"1234\t5678"}
+400|invalid_json||$J|raw:{"openid":"$P-32",$OK_FIELDS,"note":"a\nb"}
+400|invalid_json||$J|{"openid":"$P-33",$OK_FIELDS,"x":NaN}
+400|invalid_json||$J|{"openid":"$P-34",$OK_FIELDS,"x":Infinity}
+400|invalid_json||$J|{"openid":"$P-35",$OK_FIELDS,"x":[-Infinity]}
+400|invalid_json||$J|raw:\xef\xbb\xbf{"openid":"$P-36",$OK_FIELDS}
+400|invalid_field|password|$J|raw:{"openid":"$P-37","username":"u","password":"1234\xed\xa0\x805678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-38","username":"u","password":"1234\xf5\x80\x80\x805678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-39","username":"u","password":"1234\xc0\xaf5678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-40","username":"u","password":"1234\xc1\xbf5678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-41","username":"u","password":"1234\xe0\x80\xaf5678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-42","username":"u","password":"1234\xf0\x80\x80\xaf5678"}
+400|invalid_field|password|$J|raw:{"openid":"$P-43","username":"u","password":"1234\xf4\x90\x80\x805678"}
+400|invalid_field|password|$J|{"openid":"$P-44","username":"u","password":"1234\uffff5678"}
+400|invalid_field|username|$J|{"openid":"$P-45","username":"a\ufdd0b","password":"12345678"}
 400|invalid_field|openid|$J|{"openid":"' OR 1=1 --",$OK_FIELDS}
 400|invalid_field|openid|$J|{"openid":"\"; DROP TABLE users; --",$OK_FIELDS}
 415|unsupported_media_type||text/plain|{"openid":"$P-27",$OK_FIELDS}
@@ -112,6 +127,20 @@ is "$STATUS $(field error) $(rows "$P-lowsur")" "400 invalid_json 0" \
 register "{\"openid\":\"$P-pair\",\"username\":\"\\ud83d\\ude00\",\"password\":\"12345678\"}"
 is "$STATUS $(field code) $(sql "SELECT HEX(username) FROM users WHERE openid = '$P-pair'")" \
 	"200 0 F09F9880" "a paired \\ud83d\\ude00 escape is stored as U+1F600"
+
+# The reasons name the problem and never quote the input.
+request "$URL/register" POST -H "Content-Type: $J" \
+	--data-binary "$(printf '\xef\xbb\xbf{"openid":"%s-bom",%s}' "$P" "$OK_FIELDS")"
+is "$STATUS $(field error) $(field message)" \
+	"400 invalid_json a byte order mark is not allowed" "a BOM is named as such"
+request "$URL/register" POST -H "Content-Type: $J" \
+	--data-binary "$(printf '{"openid":"%s-cesu","username":"u","password":"abcd\xed\xb0\x80efgh"}' "$P")"
+is "$STATUS $(field error) $(field field)" "400 invalid_field password" \
+	"a CESU-8 password is refused"
+grep -q abcd <<<"$BODY"
+ok $((!$?)) "the password's reason does not quote it"
+register "{\"openid\":\"$P-ctlpw\",\"username\":\"u\",\"password\":\"tab\\there\\u0001\"}"
+is "$STATUS $(field code)" "200 0" "escaped control characters are a valid password"
 
 # Duplicate keys: json-c keeps the last one (documented in README).
 register "{\"openid\":\"$P-first\",\"openid\":\"$P-last\",$OK_FIELDS}"
@@ -153,8 +182,8 @@ is "$STATUS $(field error)" "404 not_found" "FastCGI: unknown path: 404"
 fcgi '' REQUEST_METHOD=POST CONTENT_TYPE=$J
 is "$STATUS $(field error)" "400 invalid_json" "FastCGI: no CONTENT_LENGTH at all: 400"
 
-is "$(sql "SELECT COUNT(*) FROM users WHERE openid LIKE '$P%'")" 6 \
-	"only the 6 valid registrations wrote rows"
+is "$(sql "SELECT COUNT(*) FROM users WHERE openid LIKE '$P%'")" 7 \
+	"only the 7 valid registrations wrote rows"
 is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"
 
 done_testing

@@ -60,6 +60,16 @@ done
 is "$(rows "ik-$RUN-bad")" 0 "malformed keys wrote nothing"
 kreg "\"$(head -c 255 /dev/zero | tr '\0' k)-$RUN\"" "$(json "ik-$RUN-long")"
 is "$STATUS $(field error)" "400 invalid_idempotency_key" "256 characters with the run id: 400"
+# Two Idempotency-Key header lines (nginx passes both): not one sf-string.
+for second in "\"k-$RUN-two\"" "\"k-$RUN-one\""; do
+	request "$REGONCE_IT_URL/register" POST -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: \"k-$RUN-one\"" -H "Idempotency-Key: $second" \
+		--data-binary "$(json "ik-$RUN-two")"
+	is "$STATUS $(field error)" "400 invalid_idempotency_key" \
+		"two Idempotency-Key headers (then $second): 400"
+done
+is "$(rows "ik-$RUN-two") $(stored "k-$RUN-one")" "0 0" \
+	"two keys: nothing written, nothing stored"
 
 register "$(json "ik-$RUN-req")" "$REGONCE_IT_URL_KEYREQ"
 is "$STATUS $(field error)" "400 idempotency_key_required" "required: no key, 400"

@@ -65,6 +65,33 @@ static const struct body_case body_cases[] = {
 	    sizeof(OK_BODY "\0GARBAGE") - 1, RESP_INVALID_JSON, NULL },
 	{ "NUL byte in body", "{\"openid\":\"o\0\"}", 15, RESP_INVALID_JSON,
 	    NULL },
+	/* RFC 8259 has no NaN or Infinity; json-c takes them even strict. */
+	{ "NaN", "{\"openid\":\"o\",\"username\":\"u\",\"password\":\"p\","
+	    "\"x\":NaN}", 0, RESP_INVALID_JSON, NULL },
+	{ "Infinity", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":\"p\",\"x\":[1,Infinity]}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "-Infinity", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":\"p\",\"x\":-Infinity}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "nan, any case", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":\"p\",\"x\":nan}", 0, RESP_INVALID_JSON, NULL },
+	{ "infinity, any case", "{\"openid\":\"o\",\"username\":\"u\","
+	    "\"password\":\"p\",\"x\":-infinity}", 0, RESP_INVALID_JSON, NULL },
+	{ "NaN in a string is text", "{\"openid\":\"NaN\",\"username\":"
+	    "\"Infinity\",\"password\":\"p\"}", 0, PARSED, NULL },
+	/* RFC 8259 7: control characters in strings must be escaped. */
+	{ "raw control character", "{\"openid\":\"o\",\"username\":"
+	    "\"a\x01b\",\"password\":\"p\"}", 0, RESP_INVALID_JSON, NULL },
+	{ "raw tab in the password", "{\"openid\":\"o\",\"username\":"
+	    "\"u\",\"password\":\"a\tb\"}", 0, RESP_INVALID_JSON, NULL },
+	{ "raw newline in a key", "{\"a\nb\":1,\"openid\":\"o\","
+	    "\"username\":\"u\",\"password\":\"p\"}", 0, RESP_INVALID_JSON,
+	    NULL },
+	{ "escaped control characters", "{\"openid\":\"o\",\"username\":"
+	    "\"u\",\"password\":\"a\\tb\\u0001\"}", 0, PARSED, NULL },
+	{ "byte order mark", "\xef\xbb\xbf" OK_BODY, 0, RESP_INVALID_JSON,
+	    NULL },
 	{ "openid missing", "{\"username\":\"u\",\"password\":\"p\"}", 0,
 	    RESP_INVALID_FIELD, "openid" },
 	{ "openid null", "{\"openid\":null,\"username\":\"u\","
@@ -154,6 +181,27 @@ test_parse_body_surrogate_pair(void **state)
 	json_object_put(root);
 }
 
+/* A BOM is named as such (RFC 8259 8.1), not as bad UTF-8. */
+static void
+test_parse_body_bom(void **state)
+{
+	static const char	 body[] = "\xef\xbb\xbf" OK_BODY;
+	struct reg_input	 in;
+	struct resp_detail	 detail;
+	json_object		*root;
+	enum resp_kind		 kind;
+
+	(void)state;
+	memset(&detail, 0, sizeof(detail));
+	assert_int_equal(req_parse_body(body, strlen(body), &in, &root, &kind,
+	    &detail), -1);
+	assert_int_equal(kind, RESP_INVALID_JSON);
+	assert_non_null(detail.message);
+	assert_non_null(strstr(detail.message, "byte order mark"));
+	if (root != NULL)
+		json_object_put(root);
+}
+
 /* CONTENT_LENGTH: "" is 0, junk is -1, over the bound is -2. */
 static void
 test_content_length(void **state)
@@ -233,6 +281,17 @@ test_arrival(void **state)
 	assert_int_equal(req_arrival_ms("-5"), 0);
 	assert_int_equal(req_arrival_ms("t="), 0);
 	assert_int_equal(req_arrival_ms("soon"), 0);
+	/*
+	 * Past any sane clock: whole * 1000 would overflow int64 (undefined
+	 * behaviour); such a value is not understood, so 0, like junk.
+	 */
+	assert_int_equal(req_arrival_ms("9223372036854775807.999"), 0);
+	assert_int_equal(req_arrival_ms("9223372036854775"), 0);
+	assert_int_equal(req_arrival_ms("99999999999999999999999"), 0);
+	assert_int_equal(req_arrival_ms("t=99999999999999999999999"), 0);
+	/* The largest accepted: the year 9999 (253402300799 s). */
+	assert_int_equal(req_arrival_ms("253402300799.999"), 253402300799999LL);
+	assert_int_equal(req_arrival_ms("253402300800"), 0);
 }
 
 /* Idempotency-Key values: sf-strings of 1 to 255 printable characters. */
@@ -267,6 +326,28 @@ test_idem_key(void **state)
 	long_value[REQ_KEY_MAX + 2] = '"';
 	long_value[REQ_KEY_MAX + 3] = '\0';
 	assert_int_equal(req_idem_key(long_value, key, &len), -1);
+}
+
+/* The key header counted: absent, once, and twice (nginx's two params). */
+static void
+test_key_header(void **state)
+{
+	char		*none[] = { "HTTP_IDEMPOTENCY_KEYS=\"x\"", NULL };
+	char		*once[] = { "REQUEST_METHOD=POST",
+			    "HTTP_IDEMPOTENCY_KEY=\"a\"", NULL };
+	char		*twice[] = { "HTTP_IDEMPOTENCY_KEY=\"a\"",
+			    "REQUEST_METHOD=POST", "HTTP_IDEMPOTENCY_KEY=\"a\"",
+			    NULL };
+	const char	*value;
+
+	(void)state;
+	assert_int_equal(req_key_header(none, &value), 0);
+	assert_null(value);
+	assert_int_equal(req_key_header(once, &value), 0);
+	assert_string_equal(value, "\"a\"");
+	assert_int_equal(req_key_header(twice, &value), -1);
+	assert_int_equal(req_key_header(NULL, &value), 0);
+	assert_null(value);
 }
 
 struct head_case {
@@ -333,11 +414,13 @@ main(void)
 		cmocka_unit_test(test_parse_body_table),
 		cmocka_unit_test(test_parse_body_lengths),
 		cmocka_unit_test(test_parse_body_surrogate_pair),
+		cmocka_unit_test(test_parse_body_bom),
 		cmocka_unit_test(test_content_length),
 		cmocka_unit_test(test_route),
 		cmocka_unit_test(test_is_json),
 		cmocka_unit_test(test_arrival),
 		cmocka_unit_test(test_idem_key),
+		cmocka_unit_test(test_key_header),
 		cmocka_unit_test(test_check_head_table),
 	};
 
