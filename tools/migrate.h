@@ -1,7 +1,8 @@
 /*
  * regonce-migrate: adopt an existing users table. migrate.c holds main
  * and the report; migrate_args.c the command line; migrate_sql.c the
- * statement helpers (identifier checks, templates, prepared statements);
+ * statement helpers (identifier checks, templates, prepared statements,
+ * and the statements several steps share: BEGIN, a table's columns);
  * migrate_hash.c the hashing, migrate_move.c the rows moved to the audit
  * table, migrate_run.c the schema steps and the order of it all.
  */
@@ -127,9 +128,27 @@ struct mig_param {
 
 struct st_mysql_stmt;
 
+/*
+ * The files call in one direction only: migrate.c -> migrate_args.c,
+ * migrate_run.c; migrate_run.c -> migrate_hash.c, migrate_move.c; and
+ * every one of them -> migrate_sql.c, which calls none of them.
+ */
+
 /* migrate_args.c */
 int		 mig_parse_args(int, char *[], struct mig_args *, char *,
 		     size_t);
+
+/* migrate_run.c */
+int		 mig_run(struct mig *);
+
+/* migrate_hash.c */
+int		 mig_hash(struct mig *, int);
+
+/* migrate_move.c */
+int		 mig_audit_ensure(struct mig *);
+int		 mig_quarantine(struct mig *);
+int		 mig_merge(struct mig *, uint64_t **, size_t *, size_t *);
+size_t		 mig_distinct(uint64_t *, size_t);
 
 /* migrate_sql.c */
 int		 mig_ident_ok(const char *, size_t);
@@ -148,21 +167,9 @@ int		 mig_exec(struct mig *, const char *, struct mig_param *,
 int		 mig_value(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
 int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
+int		 mig_begin(struct mig *);
+int		 mig_columns(struct mig *, const char *, int);
 double		 mig_clock(void);
 int		 mig_cmp_u64(const void *, const void *);
-
-/* migrate_hash.c */
-int		 mig_hash(struct mig *, int);
-
-/* migrate_move.c */
-int		 mig_begin(struct mig *);
-int		 mig_audit_ensure(struct mig *);
-int		 mig_quarantine(struct mig *);
-int		 mig_merge(struct mig *, uint64_t **, size_t *, size_t *);
-size_t		 mig_distinct(uint64_t *, size_t);
-
-/* migrate_run.c */
-int		 mig_columns(struct mig *, const char *, int);
-int		 mig_run(struct mig *);
 
 #endif /* REGONCE_MIGRATE_H */

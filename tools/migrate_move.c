@@ -49,19 +49,6 @@ static const char Q_MOVE_DUP[] =
 
 static const char Q_MOVE_DELETE[] = "DELETE FROM {T} WHERE id = ?";
 
-/* Open a batch's transaction; under LOCK TABLES autocommit is off and
- * START TRANSACTION would drop the table locks, so none is sent. */
-int
-mig_begin(struct mig *mig)
-{
-	if (mig->locked)
-		return (0);
-	if (db_begin(mig->db) != DB_OK)
-		return (mig_fail(mig, db_errno(mig->db), "%s",
-		    db_error(mig->db)));
-	return (0);
-}
-
 /* Create the audit table (the table's columns, plus why and when). */
 int
 mig_audit_ensure(struct mig *mig)
