@@ -93,6 +93,7 @@ void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 
 #define DEADLINE_NONE	0
 
+int64_t		 clock_mono_us(void);
 int64_t		 deadline_at(int64_t, unsigned int);
 int64_t		 deadline_left_ms(int64_t);
 

@@ -72,7 +72,7 @@ struct mig_stats {
 	uint64_t	 hashed;
 	uint64_t	 to_hash;	/* --dry-run: rows that would be hashed */
 	unsigned int	 batches;
-	double		 hash_s, move_s, ddl_s;	/* wall time per phase */
+	int64_t		 hash_us, move_us, ddl_us;	/* time per phase */
 	unsigned int	 unique_retries;
 	unsigned int	 convert_retries;
 	int		 unique_index;
@@ -169,7 +169,6 @@ int		 mig_value(struct mig *, const char *, struct mig_param *,
 int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
 int		 mig_begin(struct mig *);
 int		 mig_columns(struct mig *, const char *, int);
-double		 mig_clock(void);
 int		 mig_cmp_u64(const void *, const void *);
 
 #endif /* REGONCE_MIGRATE_H */

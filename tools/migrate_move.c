@@ -389,10 +389,10 @@ mig_merge_all(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 int
 mig_merge(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 {
-	double	start = mig_clock();
+	int64_t	start = clock_mono_us();
 	int	rc = mig_merge_all(mig, keeps, nkeeps, cap);
 
-	mig->st.move_s += mig_clock() - start;
+	mig->st.move_us += clock_mono_us() - start;
 	return (rc);
 }
 
@@ -400,9 +400,9 @@ mig_merge(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 int
 mig_quarantine(struct mig *mig)
 {
-	double	start = mig_clock();
+	int64_t	start = clock_mono_us();
 	int	rc = mig_quarantine_all(mig);
 
-	mig->st.move_s += mig_clock() - start;
+	mig->st.move_us += clock_mono_us() - start;
 	return (rc);
 }

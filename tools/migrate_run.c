@@ -191,13 +191,13 @@ mig_ddl_dup_error(unsigned int err_no)
 static int
 mig_alter(struct mig *mig, const char *ddl, char *how, size_t howlen)
 {
-	double	start = mig_clock();
+	int64_t	start;
 	int	rc;
 
 	for (mig->way = 0; mig->way < MIG_WAYS; mig->way++) {
+		start = clock_mono_us();
 		rc = mig_exec(mig, ddl, NULL, 0, NULL);
-		mig->st.ddl_s += mig_clock() - start;
-		start = mig_clock();
+		mig->st.ddl_us += clock_mono_us() - start;
 		if (rc == 0) {
 			if (how != NULL)
 				snprintf(how, howlen, "%s",

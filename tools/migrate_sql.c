@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app.h"
 #include "migrate.h"
@@ -534,16 +533,6 @@ out:
 	mysql_stmt_free_result(stmt);
 	mysql_stmt_close(stmt);
 	return (rc);
-}
-
-/* Seconds on the monotonic clock, for the report's phase times. */
-double
-mig_clock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
 /* qsort/bsearch order for ids. */

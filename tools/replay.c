@@ -67,14 +67,11 @@ replay_header(char *data, size_t size, size_t nmemb, void *arg)
 	return (n);
 }
 
-/* Seconds on the monotonic clock. */
+/* clock_mono_us in seconds, the unit of the schedule below. */
 static double
 replay_now(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	return ((double)clock_mono_us() / 1e6);
 }
 
 /* Queue one copy of user's registration on the multi handle. */
