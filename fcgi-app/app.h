@@ -102,6 +102,27 @@ int64_t		 deadline_left_ms(int64_t);
 size_t		 utf8_char(const unsigned char *, size_t, unsigned int *);
 int		 utf8_clean(const char *, size_t);
 
+/* openid.c */
+
+#define OPENID_MAX	255	/* bytes; a bare number, for OPENID_MAX_TEXT */
+#define OPENID_TEXT_(n)	#n
+#define OPENID_TEXT(n)	OPENID_TEXT_(n)
+#define OPENID_MAX_TEXT	OPENID_TEXT(OPENID_MAX)	/* "255" */
+
+enum openid_fault { OPENID_FINE, OPENID_EMPTY, OPENID_TOO_LONG,
+	OPENID_BAD_BYTE };
+
+enum openid_fault openid_check(const char *, size_t);
+const char	*openid_refusal(const char *, size_t);
+
+/*
+ * openid_check in SQL, over a column given as a string literal
+ * ("`openid`"): true where the C form refuses the bytes, NULL for NULL.
+ * LENGTH counts bytes; the REGEXP runs over the bytes, not the collation.
+ */
+#define OPENID_SQL_REFUSED(col)	"(LENGTH(" col ") = 0 OR LENGTH(" col \
+	") > " OPENID_MAX_TEXT " OR CAST(" col " AS BINARY) REGEXP '[^!-~]')"
+
 /* password.c */
 
 #define PW_HASH_MAX	192	/* fits any argon2id PHC string our limits allow */

@@ -29,11 +29,11 @@
 #define MIG_WAYS		2	/* online, then a locked copy */
 #define MIG_REFUSED_SHOWN	20	/* refused rows listed by id */
 
-/* Byte-for-byte: the rule regonce applies to openids. */
+/* Byte-for-byte, as regonce compares openids. */
 #define OPENID_BYTES	"CAST(`openid` AS BINARY)"
-/* Rows regonce would refuse: bad openid (reg_validate), or no password. */
-#define REFUSED		"(`openid` IS NULL OR LENGTH(`openid`) = 0 OR " \
-	"LENGTH(`openid`) > 255 OR " OPENID_BYTES " REGEXP '[^!-~]' OR {N})"
+/* Rows regonce would refuse: no openid, a bad one (openid.c), no password. */
+#define REFUSED		"(`openid` IS NULL OR " \
+	OPENID_SQL_REFUSED("`openid`") " OR {N})"
 #define PHC_REGEXP	"'^[$]argon2id[$]v=19[$]m=[0-9]+,t=[0-9]+,p=[0-9]+" \
 	"[$][A-Za-z0-9+/]+[$][A-Za-z0-9+/]+$'"
 

@@ -181,7 +181,7 @@ mig_quarantine_all(struct mig *mig)
 	struct mig_pick		*picks;
 	unsigned long long	 id;
 	long long		 no_password;
-	char			 openid[REG_OPENID_MAX + 2];
+	char			 openid[OPENID_MAX + 2];
 	unsigned long		 openid_len;
 	my_bool			 openid_null;
 	size_t			 n, i, moved;
@@ -284,8 +284,8 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 	struct mig_pick		*grown;
 	unsigned long long	 id;
 	uint64_t		 keep = 0;
-	char			 openid[REG_OPENID_MAX + 1];
-	char			 prev[REG_OPENID_MAX + 1];
+	char			 openid[OPENID_MAX + 1];
+	char			 prev[OPENID_MAX + 1];
 	unsigned long		 len, prev_len = 0;
 	size_t			 cap = 0;
 	int			 fetched, have_prev = 0, rc = -1;

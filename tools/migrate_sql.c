@@ -164,25 +164,22 @@ mig_render(const struct mig *mig, const char *tmpl, char *out,
 }
 
 /*
- * Why regonce would refuse this openid (NULL: it would take it). The same
- * rule as reg_validate: 1 to 255 bytes of printable ASCII, no space.
+ * Why regonce would refuse this openid (NULL: it would take it): the
+ * worker's rule (openid_check), in the audit table's words.
  */
 const char *
 mig_openid_refusal(const char *openid, size_t len, int is_null)
 {
-	size_t	i;
+	static const char *const why[] = {
+		[OPENID_FINE] = NULL,
+		[OPENID_EMPTY] = "refused:openid_empty",
+		[OPENID_TOO_LONG] = "refused:openid_too_long",
+		[OPENID_BAD_BYTE] = "refused:openid_bytes",
+	};
 
 	if (is_null)
 		return ("refused:openid_null");
-	if (len == 0)
-		return ("refused:openid_empty");
-	if (len > REG_OPENID_MAX)
-		return ("refused:openid_too_long");
-	for (i = 0; i < len; i++)
-		if ((unsigned char)openid[i] < 0x21 ||
-		    (unsigned char)openid[i] > 0x7e)
-			return ("refused:openid_bytes");
-	return (NULL);
+	return (why[openid_check(openid, len)]);
 }
 
 /* Is it an argon2id PHC string as pw_hash writes them? */

@@ -252,7 +252,7 @@ replay_count_rows(MYSQL *conn, struct replay_db_ctx *ctx)
 	unsigned long		 prefix_len = strlen(prefix), openid_len;
 	unsigned long long	 rows;
 	unsigned int		 chars = (unsigned int)prefix_len;
-	char			 openid[REG_OPENID_MAX + 1];
+	char			 openid[OPENID_MAX + 1];
 	int			 rc = -1, fetched;
 
 	if ((stmt = mysql_stmt_init(conn)) == NULL)
