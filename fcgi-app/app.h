@@ -68,11 +68,17 @@ struct config {
 #define CONFIG_ENV_PREFIX	"REGONCE_"
 #define CONFIG_ERR_MAX		512
 
+/* Which keys of the file config_load reads; the environment: all. */
+enum config_scope {
+	CONFIG_ALL,	/* the worker, regonce-migrate, dbbench */
+	CONFIG_DB_ONLY	/* regonce-replay: db_* only, the rest unread */
+};
+
 void		 config_defaults(struct config *);
 int		 config_set(struct config *, const char *, const char *, char *,
 		     size_t);
-int		 config_load(struct config *, const char *, char *, size_t);
-int		 config_load_db(struct config *, const char *, char *, size_t);
+int		 config_load(struct config *, const char *, enum config_scope,
+		     char *, size_t);
 int		 config_check(const struct config *, char *, size_t);
 const char	*config_strategy_name(enum reg_strategy);
 

@@ -270,7 +270,8 @@ main(int argc, char *argv[])
 	mig->args = args;
 	log_open("-", LOG_LEVEL_ERROR);
 	/* The worker's parser, all keys: argon2_* set the hashing cost. */
-	if (config_load(&mig->cfg, mig->args.conf, err, sizeof(err)) == -1) {
+	if (config_load(&mig->cfg, mig->args.conf, CONFIG_ALL, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "regonce-migrate: %s\n", err);
 		goto out;
 	}

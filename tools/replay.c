@@ -308,7 +308,8 @@ replay_check_db(const struct replay_args *args,
 	size_t			 i;
 	int			 rc = -1;
 
-	if (config_load_db(&cfg, args->db_conf, err, sizeof(err)) == -1) {
+	if (config_load(&cfg, args->db_conf, CONFIG_DB_ONLY, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "regonce-replay: %s\n", err);
 		return (-1);
 	}

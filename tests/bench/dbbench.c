@@ -411,7 +411,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	if (a.hash_rate)
 		return (hash_rate(a.seconds));
-	if (config_load(&cfg, a.conf, err, sizeof(err)) == -1) {
+	if (config_load(&cfg, a.conf, CONFIG_ALL, err, sizeof(err)) == -1) {
 		fprintf(stderr, "dbbench: %s\n", err);
 		return (2);
 	}
