@@ -166,6 +166,8 @@ int		 mig_exec(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
 int		 mig_value(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
+int		 mig_fetched(struct mig *, struct st_mysql_stmt *, int);
+int		 mig_done(struct st_mysql_stmt *, int);
 int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
 int		 mig_begin(struct mig *);
 int		 mig_columns(struct mig *, const char *, int);

@@ -340,9 +340,7 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 	}
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /*

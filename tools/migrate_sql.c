@@ -313,6 +313,25 @@ mig_exec(struct mig *mig, const char *tmpl, struct mig_param *params,
 	return (rc);
 }
 
+/* The end of a fetch loop: 0 if the rows ran out, else -1 (recorded). */
+int
+mig_fetched(struct mig *mig, MYSQL_STMT *stmt, int fetched)
+{
+	if (fetched == MYSQL_NO_DATA)
+		return (0);
+	return (mig_fail(mig, mysql_stmt_errno(stmt), "%s",
+	    mysql_stmt_error(stmt)));
+}
+
+/* Free a statement's rows and close it; rc passes through. */
+int
+mig_done(MYSQL_STMT *stmt, int rc)
+{
+	mysql_stmt_free_result(stmt);
+	mysql_stmt_close(stmt);
+	return (rc);
+}
+
 /* One unsigned number from a one-row query (NULL counts as 0). */
 int
 mig_value(struct mig *mig, const char *tmpl, struct mig_param *params,
@@ -349,9 +368,7 @@ mig_value(struct mig *mig, const char *tmpl, struct mig_param *params,
 		*out = value;
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /* Every id a one-column query returns, in a malloc'ed array. */
@@ -392,16 +409,9 @@ mig_ids(struct mig *mig, const char *tmpl, uint64_t **ids, size_t *count)
 		}
 		(*ids)[(*count)++] = value;
 	}
-	if (fetched != MYSQL_NO_DATA) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
-	rc = 0;
+	rc = mig_fetched(mig, stmt, fetched);
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /* Open a batch's transaction; under LOCK TABLES autocommit is off and
@@ -510,11 +520,8 @@ mig_columns(struct mig *mig, const char *table, int is_audit)
 		} else if (strcmp(name, "created_at") == 0)
 			mig->has_created_at = 1;
 	}
-	if (fetched != MYSQL_NO_DATA) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
+	if (mig_fetched(mig, stmt, fetched) == -1)
 		goto out;
-	}
 	if (!is_audit && !(has_id && has_openid && has_username)) {
 		mig_fail(mig, 0, "%s has no id, openid or username column: "
 		    "not a users table regonce can adopt", table);
@@ -527,9 +534,7 @@ mig_columns(struct mig *mig, const char *table, int is_audit)
 	}
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /* qsort/bsearch order for ids. */
