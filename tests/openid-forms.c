@@ -42,7 +42,8 @@ main(int argc, char *argv[])
 			printf("%02x", (unsigned char)buf[j]);
 		printf("');\n");
 	}
-	printf("SELECT n, name, c_refused, %s FROM openid_samples ORDER BY n;\n",
-	    bad ? BAD_SQL_REFUSED("openid") : OPENID_SQL_REFUSED("openid"));
+	printf("SELECT n, name, c_refused, %s FROM openid_samples "
+	    "ORDER BY n;\n", bad ? BAD_SQL_REFUSED("openid") :
+	    OPENID_SQL_REFUSED("openid"));
 	return (0);
 }
