@@ -68,11 +68,17 @@ struct config {
 #define CONFIG_ENV_PREFIX	"REGONCE_"
 #define CONFIG_ERR_MAX		512
 
+/* Which keys of the file config_load reads; the environment: all. */
+enum config_scope {
+	CONFIG_ALL,	/* the worker, regonce-migrate, dbbench */
+	CONFIG_DB_ONLY	/* regonce-replay: db_* only, the rest unread */
+};
+
 void		 config_defaults(struct config *);
 int		 config_set(struct config *, const char *, const char *, char *,
 		     size_t);
-int		 config_load(struct config *, const char *, char *, size_t);
-int		 config_load_db(struct config *, const char *, char *, size_t);
+int		 config_load(struct config *, const char *, enum config_scope,
+		     char *, size_t);
 int		 config_check(const struct config *, char *, size_t);
 const char	*config_strategy_name(enum reg_strategy);
 
@@ -93,6 +99,7 @@ void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 
 #define DEADLINE_NONE	0
 
+int64_t		 clock_mono_us(void);
 int64_t		 deadline_at(int64_t, unsigned int);
 int64_t		 deadline_left_ms(int64_t);
 
@@ -101,6 +108,27 @@ int64_t		 deadline_left_ms(int64_t);
 size_t		 utf8_char(const unsigned char *, size_t, unsigned int *);
 int		 utf8_valid(const char *, size_t);
 int		 utf8_clean(const char *, size_t);
+
+/* openid.c */
+
+#define OPENID_MAX	255	/* bytes; a bare number, for OPENID_MAX_TEXT */
+#define OPENID_TEXT_(n)	#n
+#define OPENID_TEXT(n)	OPENID_TEXT_(n)
+#define OPENID_MAX_TEXT	OPENID_TEXT(OPENID_MAX)	/* "255" */
+
+enum openid_fault { OPENID_FINE, OPENID_EMPTY, OPENID_TOO_LONG,
+	OPENID_BAD_BYTE };
+
+enum openid_fault openid_check(const char *, size_t);
+const char	*openid_refusal(const char *, size_t);
+
+/*
+ * openid_check in SQL, over a column given as a string literal
+ * ("`openid`"): true where the C form refuses the bytes, NULL for NULL.
+ * LENGTH counts bytes; the REGEXP runs over the bytes, not the collation.
+ */
+#define OPENID_SQL_REFUSED(col)	"(LENGTH(" col ") = 0 OR LENGTH(" col \
+	") > " OPENID_MAX_TEXT " OR CAST(" col " AS BINARY) REGEXP '[^!-~]')"
 
 /* password.c */
 

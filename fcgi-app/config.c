@@ -260,13 +260,13 @@ config_trim(char *text)
 }
 
 /*
- * Read "key = value" lines; '#' starts a comment line. With db_only, keys
- * other than db_* are skipped unread: a tool borrowing a worker's file for
- * its database account need not know the worker's other keys.
+ * Read "key = value" lines; '#' starts a comment line. With CONFIG_DB_ONLY,
+ * keys other than db_* are skipped unread: a tool borrowing a worker's file
+ * for its database account need not know the worker's other keys.
  */
 static int
-config_read_file(struct config *cfg, const char *path, int db_only,
-    char *err, size_t errlen)
+config_read_file(struct config *cfg, const char *path,
+    enum config_scope scope, char *err, size_t errlen)
 {
 	FILE		*fp;
 	struct stat	 st;
@@ -296,7 +296,7 @@ config_read_file(struct config *cfg, const char *path, int db_only,
 		key = config_trim(key);
 		value = config_trim(eq + 1);
 		/* A worker's key this build lacks (db_isolation) is not ours. */
-		if (db_only && (strncmp(key, "db_", 3) != 0 ||
+		if (scope == CONFIG_DB_ONLY && (strncmp(key, "db_", 3) != 0 ||
 		    config_key_find(key) == NULL))
 			continue;
 		if (config_set(cfg, key, value, sub, sizeof(sub)) == -1)
@@ -386,25 +386,18 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	return (0);
 }
 
-/* Defaults, then the file (when a path is given), then the environment. */
+/*
+ * The one loader, for the worker and the tools: defaults, then the file
+ * (when a path is given; scope says which of its keys are read), then the
+ * environment, then the checks across keys.
+ */
 int
-config_load(struct config *cfg, const char *path, char *err, size_t errlen)
+config_load(struct config *cfg, const char *path, enum config_scope scope,
+    char *err, size_t errlen)
 {
 	config_defaults(cfg);
-	if (path != NULL && config_read_file(cfg, path, 0, err, errlen) == -1)
-		return (-1);
-	if (config_read_env(cfg, err, errlen) == -1)
-		return (-1);
-	return (config_check(cfg, err, errlen));
-}
-
-/* For tools: the db_* keys of a worker's file, then the environment. */
-int
-config_load_db(struct config *cfg, const char *path, char *err,
-    size_t errlen)
-{
-	config_defaults(cfg);
-	if (config_read_file(cfg, path, 1, err, errlen) == -1)
+	if (path != NULL && config_read_file(cfg, path, scope, err,
+	    errlen) == -1)
 		return (-1);
 	if (config_read_env(cfg, err, errlen) == -1)
 		return (-1);

@@ -239,7 +239,7 @@ main(int argc, char *argv[])
 		main_usage(stderr, 2);
 	if (path != NULL && *path == '\0')
 		path = NULL;
-	if (config_load(&cfg, path, err, sizeof(err)) == -1) {
+	if (config_load(&cfg, path, CONFIG_ALL, err, sizeof(err)) == -1) {
 		if (check_only || dump_only) {
 			fprintf(stderr, "regonce: %s\n", err);
 			return (1);

@@ -118,25 +118,73 @@ test_config_file(void **state)
 	(void)state;
 	path = write_temp("# comment\n\n  db_name = other \n"
 	    "lock_timeout_ms=1200\nbase_path = /api\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), 0);
 	assert_string_equal(cfg.db_name, "other");
 	assert_int_equal(cfg.lock_timeout_ms, 1200);
 	assert_string_equal(cfg.base_path, "/api");
 	unlink(path);
 
 	path = write_temp("db_name = x\ndb_port = 70000\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), -1);
 	assert_non_null(strstr(err, ":2: db_port is too large"));
 	unlink(path);
 
 	path = write_temp("just words\n");
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), -1);
 	assert_non_null(strstr(err, ":1: expected 'key = value'"));
 	unlink(path);
 
-	assert_int_equal(config_load(&cfg, "/nonexistent/regonce.conf", err,
-	    sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, "/nonexistent/regonce.conf",
+	    CONFIG_ALL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "No such file"));
+}
+
+/*
+ * CONFIG_DB_ONLY (regonce-replay --db-conf): a worker's file, even a test
+ * worker's, gives its db_* keys; the others are not read, so neither a key
+ * this build lacks nor a bad value of one stops the tool. The db_* keys,
+ * the file's mode and the environment are checked as for the worker.
+ */
+static void
+test_config_db_only(void **state)
+{
+	struct config	 cfg;
+	char		 err[CONFIG_ERR_MAX];
+	char		*path;
+
+	(void)state;
+	path = write_temp("strategy = naive\ndb_isolation = repeatable_read\n"
+	    "lock_timeout_ms = lots\ndb_name = shop\ndb_port = 3307\n");
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, ":1: strategy is not one of"));
+	assert_int_equal(config_load(&cfg, path, CONFIG_DB_ONLY, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.db_name, "shop");
+	assert_int_equal(cfg.db_port, 3307);
+	assert_int_equal(cfg.lock_timeout_ms, 3000);
+	setenv("REGONCE_DB_NAME", "other", 1);
+	assert_int_equal(config_load(&cfg, path, CONFIG_DB_ONLY, err,
+	    sizeof(err)), 0);
+	assert_string_equal(cfg.db_name, "other");
+	unsetenv("REGONCE_DB_NAME");
+	unlink(path);
+
+	path = write_temp("strategy = naive\ndb_port = 0\n");
+	assert_int_equal(config_load(&cfg, path, CONFIG_DB_ONLY, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, ":2: db_port is too small"));
+	unlink(path);
+
+	path = write_temp("db_password = s3cret\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_DB_ONLY, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "readable by others"));
+	unlink(path);
 }
 
 /* A file holding a password must not be world-readable. */
@@ -150,16 +198,19 @@ test_config_password_file_mode(void **state)
 	(void)state;
 	path = write_temp("db_password = s3cret\n");
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "readable by others"));
 	assert_int_equal(chmod(path, 0640), 0);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), 0);
 	assert_string_equal(cfg.db_password, "s3cret");
 	unlink(path);
 	/* Without a password the mode does not matter. */
 	path = write_temp("db_name = x\n");
 	assert_int_equal(chmod(path, 0644), 0);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), 0);
 	unlink(path);
 }
 
@@ -174,10 +225,12 @@ test_config_env(void **state)
 	(void)state;
 	path = write_temp("argon2_memory_kib = 1024\n");
 	setenv("REGONCE_ARGON2_MEMORY_KIB", "64", 1);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), 0);
 	assert_int_equal(cfg.argon2_memory_kib, 64);
 	setenv("REGONCE_ARGON2_MEMORY_KIB", "lots", 1);
-	assert_int_equal(config_load(&cfg, path, err, sizeof(err)), -1);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), -1);
 	assert_non_null(strstr(err, "REGONCE_ARGON2_MEMORY_KIB: "
 	    "argon2_memory_kib is not a whole number"));
 	unsetenv("REGONCE_ARGON2_MEMORY_KIB");
@@ -216,6 +269,7 @@ main(void)
 		cmocka_unit_test(test_config_set_table),
 		cmocka_unit_test(test_config_defaults),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_config_db_only),
 		cmocka_unit_test(test_config_password_file_mode),
 		cmocka_unit_test(test_config_env),
 		cmocka_unit_test(test_config_check),

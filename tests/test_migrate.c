@@ -150,7 +150,7 @@ test_openid(void **state)
 		{ "\xc3\xbc", 2, 0, "refused:openid_bytes" },
 		{ "a\0b", 3, 0, "refused:openid_bytes" },
 	};
-	char	long_openid[REG_OPENID_MAX + 1];
+	char	long_openid[OPENID_MAX + 1];
 	size_t	i;
 
 	(void)state;
@@ -164,9 +164,9 @@ test_openid(void **state)
 			assert_string_equal(why, cases[i].why);
 	}
 	memset(long_openid, 'a', sizeof(long_openid));
-	assert_null(mig_openid_refusal(long_openid, REG_OPENID_MAX, 0));
+	assert_null(mig_openid_refusal(long_openid, OPENID_MAX, 0));
 	assert_string_equal(mig_openid_refusal(long_openid,
-	    REG_OPENID_MAX + 1, 0), "refused:openid_too_long");
+	    OPENID_MAX + 1, 0), "refused:openid_too_long");
 }
 
 static void

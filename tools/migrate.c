@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app.h"
 #include "migrate.h"
@@ -40,15 +39,8 @@ mig_usage(FILE *fp)
 	    "3 could not start.\n", MIG_AUDIT_SUFFIX);
 }
 
-/* Seconds on the monotonic clock. */
-static double
-mig_now(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
-}
+/* A span of clock_mono_us, in seconds for the report. */
+#define MIG_SECONDS(us)		((double)(us) / 1e6)
 
 /* Session settings of our own: strict (a bad value fails, never bends),
  * and a DDL gives up waiting for its metadata lock instead of queueing
@@ -146,11 +138,11 @@ mig_print_json(const struct mig *mig, int ok, double seconds)
 	json_object_object_add(obj, "refused_rows", refused);
 	json_object_object_add(obj, "seconds", json_object_new_double(seconds));
 	json_object_object_add(obj, "hash_seconds",
-	    json_object_new_double(st->hash_s));
+	    json_object_new_double(MIG_SECONDS(st->hash_us)));
 	json_object_object_add(obj, "move_seconds",
-	    json_object_new_double(st->move_s));
+	    json_object_new_double(MIG_SECONDS(st->move_us)));
 	json_object_object_add(obj, "ddl_seconds",
-	    json_object_new_double(st->ddl_s));
+	    json_object_new_double(MIG_SECONDS(st->ddl_us)));
 	if (!ok)
 		json_object_object_add(obj, "error",
 		    json_object_new_string(mig->err));
@@ -243,8 +235,8 @@ mig_print_text(const struct mig *mig, int ok, double seconds)
 		    "shape (%.1f s)\n", seconds);
 	else
 		printf("  done in %.1f s (hashing %.1f s, moving rows %.1f s, "
-		    "ALTERs %.1f s)\n", seconds, st->hash_s, st->move_s,
-		    st->ddl_s);
+		    "ALTERs %.1f s)\n", seconds, MIG_SECONDS(st->hash_us),
+		    MIG_SECONDS(st->move_us), MIG_SECONDS(st->ddl_us));
 }
 
 int
@@ -253,7 +245,7 @@ main(int argc, char *argv[])
 	struct mig_args	 args;
 	struct mig	*mig;
 	char		 err[CONFIG_ERR_MAX], lock[DB_LOCK_NAME_MAX];
-	double		 start = mig_now();
+	int64_t		 start = clock_mono_us();
 	int		 ok, rc = 3;
 
 	if (mig_parse_args(argc, argv, &args, err, sizeof(err)) == -1) {
@@ -276,7 +268,8 @@ main(int argc, char *argv[])
 	mig->args = args;
 	log_open("-", LOG_LEVEL_ERROR);
 	/* The worker's parser, all keys: argon2_* set the hashing cost. */
-	if (config_load(&mig->cfg, mig->args.conf, err, sizeof(err)) == -1) {
+	if (config_load(&mig->cfg, mig->args.conf, CONFIG_ALL, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "regonce-migrate: %s\n", err);
 		goto out;
 	}
@@ -295,9 +288,9 @@ main(int argc, char *argv[])
 	ok = mig_session(mig) == 0 && mig_lock(mig, lock, sizeof(lock)) == 0 &&
 	    mig_run(mig) == 0;
 	if (mig->args.json)
-		mig_print_json(mig, ok, mig_now() - start);
+		mig_print_json(mig, ok, MIG_SECONDS(clock_mono_us() - start));
 	else
-		mig_print_text(mig, ok, mig_now() - start);
+		mig_print_text(mig, ok, MIG_SECONDS(clock_mono_us() - start));
 	if (!ok)
 		fprintf(stderr, "regonce-migrate: %s.%s: %s%s\n",
 		    mig->cfg.db_name, mig->args.table, mig->err,

@@ -1,7 +1,8 @@
 /*
  * regonce-migrate: adopt an existing users table. migrate.c holds main
  * and the report; migrate_args.c the command line; migrate_sql.c the
- * statement helpers (identifier checks, templates, prepared statements);
+ * statement helpers (identifier checks, templates, prepared statements,
+ * and the statements several steps share: BEGIN, a table's columns);
  * migrate_hash.c the hashing, migrate_move.c the rows moved to the audit
  * table, migrate_run.c the schema steps and the order of it all.
  */
@@ -28,11 +29,11 @@
 #define MIG_WAYS		2	/* online, then a locked copy */
 #define MIG_REFUSED_SHOWN	20	/* refused rows listed by id */
 
-/* Byte-for-byte: the rule regonce applies to openids. */
+/* Byte-for-byte, as regonce compares openids. */
 #define OPENID_BYTES	"CAST(`openid` AS BINARY)"
-/* Rows regonce would refuse: bad openid (reg_validate), or no password. */
-#define REFUSED		"(`openid` IS NULL OR LENGTH(`openid`) = 0 OR " \
-	"LENGTH(`openid`) > 255 OR " OPENID_BYTES " REGEXP '[^!-~]' OR {N})"
+/* Rows regonce would refuse: no openid, a bad one (openid.c), no password. */
+#define REFUSED		"(`openid` IS NULL OR " \
+	OPENID_SQL_REFUSED("`openid`") " OR {N})"
 #define PHC_REGEXP	"'^[$]argon2id[$]v=19[$]m=[0-9]+,t=[0-9]+,p=[0-9]+" \
 	"[$][A-Za-z0-9+/]+[$][A-Za-z0-9+/]+$'"
 
@@ -71,7 +72,7 @@ struct mig_stats {
 	uint64_t	 hashed;
 	uint64_t	 to_hash;	/* --dry-run: rows that would be hashed */
 	unsigned int	 batches;
-	double		 hash_s, move_s, ddl_s;	/* wall time per phase */
+	int64_t		 hash_us, move_us, ddl_us;	/* time per phase */
 	unsigned int	 unique_retries;
 	unsigned int	 convert_retries;
 	int		 unique_index;
@@ -127,9 +128,27 @@ struct mig_param {
 
 struct st_mysql_stmt;
 
+/*
+ * The files call in one direction only: migrate.c -> migrate_args.c,
+ * migrate_run.c; migrate_run.c -> migrate_hash.c, migrate_move.c; and
+ * every one of them -> migrate_sql.c, which calls none of them.
+ */
+
 /* migrate_args.c */
 int		 mig_parse_args(int, char *[], struct mig_args *, char *,
 		     size_t);
+
+/* migrate_run.c */
+int		 mig_run(struct mig *);
+
+/* migrate_hash.c */
+int		 mig_hash(struct mig *, int);
+
+/* migrate_move.c */
+int		 mig_audit_ensure(struct mig *);
+int		 mig_quarantine(struct mig *);
+int		 mig_merge(struct mig *, uint64_t **, size_t *, size_t *);
+size_t		 mig_distinct(uint64_t *, size_t);
 
 /* migrate_sql.c */
 int		 mig_ident_ok(const char *, size_t);
@@ -147,22 +166,11 @@ int		 mig_exec(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
 int		 mig_value(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
+int		 mig_fetched(struct mig *, struct st_mysql_stmt *, int);
+int		 mig_done(struct st_mysql_stmt *, int);
 int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
-double		 mig_clock(void);
-int		 mig_cmp_u64(const void *, const void *);
-
-/* migrate_hash.c */
-int		 mig_hash(struct mig *, int);
-
-/* migrate_move.c */
 int		 mig_begin(struct mig *);
-int		 mig_audit_ensure(struct mig *);
-int		 mig_quarantine(struct mig *);
-int		 mig_merge(struct mig *, uint64_t **, size_t *, size_t *);
-size_t		 mig_distinct(uint64_t *, size_t);
-
-/* migrate_run.c */
 int		 mig_columns(struct mig *, const char *, int);
-int		 mig_run(struct mig *);
+int		 mig_cmp_u64(const void *, const void *);
 
 #endif /* REGONCE_MIGRATE_H */

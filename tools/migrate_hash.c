@@ -222,9 +222,9 @@ mig_hash_table(struct mig *mig, int on_audit)
 int
 mig_hash(struct mig *mig, int on_audit)
 {
-	double	start = mig_clock();
+	int64_t	start = clock_mono_us();
 	int	rc = mig_hash_table(mig, on_audit);
 
-	mig->st.hash_s += mig_clock() - start;
+	mig->st.hash_us += clock_mono_us() - start;
 	return (rc);
 }

@@ -49,19 +49,6 @@ static const char Q_MOVE_DUP[] =
 
 static const char Q_MOVE_DELETE[] = "DELETE FROM {T} WHERE id = ?";
 
-/* Open a batch's transaction; under LOCK TABLES autocommit is off and
- * START TRANSACTION would drop the table locks, so none is sent. */
-int
-mig_begin(struct mig *mig)
-{
-	if (mig->locked)
-		return (0);
-	if (db_begin(mig->db) != DB_OK)
-		return (mig_fail(mig, db_errno(mig->db), "%s",
-		    db_error(mig->db)));
-	return (0);
-}
-
 /* Create the audit table (the table's columns, plus why and when). */
 int
 mig_audit_ensure(struct mig *mig)
@@ -194,7 +181,7 @@ mig_quarantine_all(struct mig *mig)
 	struct mig_pick		*picks;
 	unsigned long long	 id;
 	long long		 no_password;
-	char			 openid[REG_OPENID_MAX + 2];
+	char			 openid[OPENID_MAX + 2];
 	unsigned long		 openid_len;
 	my_bool			 openid_null;
 	size_t			 n, i, moved;
@@ -297,8 +284,8 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 	struct mig_pick		*grown;
 	unsigned long long	 id;
 	uint64_t		 keep = 0;
-	char			 openid[REG_OPENID_MAX + 1];
-	char			 prev[REG_OPENID_MAX + 1];
+	char			 openid[OPENID_MAX + 1];
+	char			 prev[OPENID_MAX + 1];
 	unsigned long		 len, prev_len = 0;
 	size_t			 cap = 0;
 	int			 fetched, have_prev = 0, rc = -1;
@@ -353,9 +340,7 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 	}
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /*
@@ -402,10 +387,10 @@ mig_merge_all(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 int
 mig_merge(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 {
-	double	start = mig_clock();
+	int64_t	start = clock_mono_us();
 	int	rc = mig_merge_all(mig, keeps, nkeeps, cap);
 
-	mig->st.move_s += mig_clock() - start;
+	mig->st.move_us += clock_mono_us() - start;
 	return (rc);
 }
 
@@ -413,9 +398,9 @@ mig_merge(struct mig *mig, uint64_t **keeps, size_t *nkeeps, size_t *cap)
 int
 mig_quarantine(struct mig *mig)
 {
-	double	start = mig_clock();
+	int64_t	start = clock_mono_us();
 	int	rc = mig_quarantine_all(mig);
 
-	mig->st.move_s += mig_clock() - start;
+	mig->st.move_us += clock_mono_us() - start;
 	return (rc);
 }

@@ -1,7 +1,8 @@
 /*
  * regonce-migrate's steps and their order (hashing in migrate_hash.c, the
- * moves to the audit table in migrate_move.c). Every step reads what is left to do from the
- * tables themselves (no progress file): a row still in the table and not
+ * moves to the audit table in migrate_move.c, shared statements in
+ * migrate_sql.c). Every step reads what is left to do from the tables
+ * themselves (no progress file): a row still in the table and not
  * in the audit table has not been moved; a password that is not an
  * argon2id PHC string has not been hashed; a column or index that is not
  * there yet has not been built. So a run killed at any point is resumed
@@ -30,12 +31,6 @@
 static const char Q_TABLE_EXISTS[] =
     "SELECT COUNT(*) FROM information_schema.TABLES "
     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?";
-
-static const char Q_COLUMNS[] =
-    "SELECT COLUMN_NAME, COALESCE(COLLATION_NAME, ''), IS_NULLABLE "
-    "FROM information_schema.COLUMNS "
-    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? "
-    "ORDER BY ORDINAL_POSITION";
 
 static const char Q_UNIQUE[] =
     "SELECT COUNT(*) FROM information_schema.STATISTICS "
@@ -139,115 +134,6 @@ mig_count_on(struct mig *mig, const char *tmpl, int on_audit, uint64_t *out)
 	return (rc);
 }
 
-/* Read a table's columns: what regonce needs, and the copy list {C}. */
-int
-mig_columns(struct mig *mig, const char *table, int is_audit)
-{
-	MYSQL_STMT		*stmt;
-	MYSQL_BIND		 result[3];
-	struct mig_param	 param = { MIG_PARAM_STR, 0, table, strlen(table),
-				     0 };
-	char			 name[MIG_IDENT_MAX + 2], coll[MIG_IDENT_MAX + 2];
-	char			 nullable[8];
-	unsigned long		 name_len, coll_len, null_len;
-	size_t			 used = 0;
-	int			 rc = -1, fetched, has_id = 0, has_openid = 0;
-	int			 has_username = 0;
-
-	if ((stmt = mig_prepare(mig, Q_COLUMNS)) == NULL)
-		return (-1);
-	memset(result, 0, sizeof(result));
-	result[0].buffer_type = MYSQL_TYPE_STRING;
-	result[0].buffer = name;
-	result[0].buffer_length = sizeof(name);
-	result[0].length = &name_len;
-	result[1].buffer_type = MYSQL_TYPE_STRING;
-	result[1].buffer = coll;
-	result[1].buffer_length = sizeof(coll);
-	result[1].length = &coll_len;
-	result[2].buffer_type = MYSQL_TYPE_STRING;
-	result[2].buffer = nullable;
-	result[2].buffer_length = sizeof(nullable);
-	result[2].length = &null_len;
-	if (mig_execute(mig, stmt, &param, 1) == -1)
-		goto out;
-	if (mysql_stmt_bind_result(stmt, result) != 0) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
-	if (is_audit)
-		mig->audit_has_password = 0;
-	else {
-		mig->cols[0] = '\0';
-		mig->has_password = mig->has_hash = mig->has_created_at = 0;
-		mig->openid_ok = mig->hash_ok = 0;
-	}
-	while ((fetched = mysql_stmt_fetch(stmt)) == 0 ||
-	    fetched == MYSQL_DATA_TRUNCATED) {
-		if (fetched == MYSQL_DATA_TRUNCATED || name_len >= sizeof(name) ||
-		    coll_len >= sizeof(coll) || null_len >= sizeof(nullable)) {
-			mig_fail(mig, 0, "%s: a column name is too long", table);
-			goto out;
-		}
-		name[name_len] = coll[coll_len] = nullable[null_len] = '\0';
-		if (is_audit) {
-			if (strcmp(name, "password") == 0)
-				mig->audit_has_password = 1;
-			continue;
-		}
-		/* The column list goes into statements: plain names only. */
-		if (!mig_ident_ok(name, MIG_IDENT_MAX)) {
-			mig_fail(mig, 0, "%s has a column whose name is not "
-			    "plain letters, digits and '_'; rename it first",
-			    table);
-			goto out;
-		}
-		if (used + strlen(name) + 4 >= sizeof(mig->cols)) {
-			mig_fail(mig, 0, "%s has too many columns", table);
-			goto out;
-		}
-		used += (size_t)snprintf(mig->cols + used,
-		    sizeof(mig->cols) - used, "%s`%s`", used ? ", " : "", name);
-		if (strcmp(name, "id") == 0)
-			has_id = 1;
-		else if (strcmp(name, "openid") == 0) {
-			has_openid = 1;
-			mig->openid_ok = strcmp(coll, "ascii_bin") == 0 &&
-			    strcmp(nullable, "NO") == 0;
-		} else if (strcmp(name, "username") == 0)
-			has_username = 1;
-		else if (strcmp(name, "password") == 0)
-			mig->has_password = 1;
-		else if (strcmp(name, "password_hash") == 0) {
-			mig->has_hash = 1;
-			mig->hash_ok = strcmp(coll, "ascii_bin") == 0 &&
-			    strcmp(nullable, "NO") == 0;
-		} else if (strcmp(name, "created_at") == 0)
-			mig->has_created_at = 1;
-	}
-	if (fetched != MYSQL_NO_DATA) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
-	if (!is_audit && !(has_id && has_openid && has_username)) {
-		mig_fail(mig, 0, "%s has no id, openid or username column: "
-		    "not a users table regonce can adopt", table);
-		goto out;
-	}
-	if (!is_audit && !mig->has_password && !mig->has_hash) {
-		mig_fail(mig, 0, "%s has neither a password nor a "
-		    "password_hash column", table);
-		goto out;
-	}
-	rc = 0;
-out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
-}
-
 /* Look at the table and the audit table as they are now. */
 static int
 mig_inspect(struct mig *mig)
@@ -305,13 +191,13 @@ mig_ddl_dup_error(unsigned int err_no)
 static int
 mig_alter(struct mig *mig, const char *ddl, char *how, size_t howlen)
 {
-	double	start = mig_clock();
+	int64_t	start;
 	int	rc;
 
 	for (mig->way = 0; mig->way < MIG_WAYS; mig->way++) {
+		start = clock_mono_us();
 		rc = mig_exec(mig, ddl, NULL, 0, NULL);
-		mig->st.ddl_s += mig_clock() - start;
-		start = mig_clock();
+		mig->st.ddl_us += clock_mono_us() - start;
 		if (rc == 0) {
 			if (how != NULL)
 				snprintf(how, howlen, "%s",

@@ -3,7 +3,9 @@
  * of prepared statements. Identifiers (the table the operator names, and
  * the columns the server reports for it) cannot be bound: they are checked
  * against ^[A-Za-z0-9_]{1,64}$ and put in backticks, and mig_render() is
- * the only place that puts them into a statement.
+ * the only place that puts them into a statement. The statements more
+ * than one step needs live here too: a batch's BEGIN and reading a
+ * table's columns.
  */
 #include "config.h"
 
@@ -12,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "app.h"
 #include "migrate.h"
@@ -163,25 +164,22 @@ mig_render(const struct mig *mig, const char *tmpl, char *out,
 }
 
 /*
- * Why regonce would refuse this openid (NULL: it would take it). The same
- * rule as reg_validate: 1 to 255 bytes of printable ASCII, no space.
+ * Why regonce would refuse this openid (NULL: it would take it): the
+ * worker's rule (openid_check), in the audit table's words.
  */
 const char *
 mig_openid_refusal(const char *openid, size_t len, int is_null)
 {
-	size_t	i;
+	static const char *const why[] = {
+		[OPENID_FINE] = NULL,
+		[OPENID_EMPTY] = "refused:openid_empty",
+		[OPENID_TOO_LONG] = "refused:openid_too_long",
+		[OPENID_BAD_BYTE] = "refused:openid_bytes",
+	};
 
 	if (is_null)
 		return ("refused:openid_null");
-	if (len == 0)
-		return ("refused:openid_empty");
-	if (len > REG_OPENID_MAX)
-		return ("refused:openid_too_long");
-	for (i = 0; i < len; i++)
-		if ((unsigned char)openid[i] < 0x21 ||
-		    (unsigned char)openid[i] > 0x7e)
-			return ("refused:openid_bytes");
-	return (NULL);
+	return (why[openid_check(openid, len)]);
 }
 
 /* Is it an argon2id PHC string as pw_hash writes them? */
@@ -315,6 +313,25 @@ mig_exec(struct mig *mig, const char *tmpl, struct mig_param *params,
 	return (rc);
 }
 
+/* The end of a fetch loop: 0 if the rows ran out, else -1 (recorded). */
+int
+mig_fetched(struct mig *mig, MYSQL_STMT *stmt, int fetched)
+{
+	if (fetched == MYSQL_NO_DATA)
+		return (0);
+	return (mig_fail(mig, mysql_stmt_errno(stmt), "%s",
+	    mysql_stmt_error(stmt)));
+}
+
+/* Free a statement's rows and close it; rc passes through. */
+int
+mig_done(MYSQL_STMT *stmt, int rc)
+{
+	mysql_stmt_free_result(stmt);
+	mysql_stmt_close(stmt);
+	return (rc);
+}
+
 /* One unsigned number from a one-row query (NULL counts as 0). */
 int
 mig_value(struct mig *mig, const char *tmpl, struct mig_param *params,
@@ -351,9 +368,7 @@ mig_value(struct mig *mig, const char *tmpl, struct mig_param *params,
 		*out = value;
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
+	return (mig_done(stmt, rc));
 }
 
 /* Every id a one-column query returns, in a malloc'ed array. */
@@ -394,26 +409,132 @@ mig_ids(struct mig *mig, const char *tmpl, uint64_t **ids, size_t *count)
 		}
 		(*ids)[(*count)++] = value;
 	}
-	if (fetched != MYSQL_NO_DATA) {
+	rc = mig_fetched(mig, stmt, fetched);
+out:
+	return (mig_done(stmt, rc));
+}
+
+/* Open a batch's transaction; under LOCK TABLES autocommit is off and
+ * START TRANSACTION would drop the table locks, so none is sent. */
+int
+mig_begin(struct mig *mig)
+{
+	if (mig->locked)
+		return (0);
+	if (db_begin(mig->db) != DB_OK)
+		return (mig_fail(mig, db_errno(mig->db), "%s",
+		    db_error(mig->db)));
+	return (0);
+}
+
+static const char Q_COLUMNS[] =
+    "SELECT COLUMN_NAME, COALESCE(COLLATION_NAME, ''), IS_NULLABLE "
+    "FROM information_schema.COLUMNS "
+    "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? "
+    "ORDER BY ORDINAL_POSITION";
+
+/* Read a table's columns: what regonce needs, and the copy list {C}. */
+int
+mig_columns(struct mig *mig, const char *table, int is_audit)
+{
+	MYSQL_STMT		*stmt;
+	MYSQL_BIND		 result[3];
+	struct mig_param	 param = { MIG_PARAM_STR, 0, table, strlen(table),
+				     0 };
+	char			 name[MIG_IDENT_MAX + 2], coll[MIG_IDENT_MAX + 2];
+	char			 nullable[8];
+	unsigned long		 name_len, coll_len, null_len;
+	size_t			 used = 0;
+	int			 rc = -1, fetched, has_id = 0, has_openid = 0;
+	int			 has_username = 0;
+
+	if ((stmt = mig_prepare(mig, Q_COLUMNS)) == NULL)
+		return (-1);
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_STRING;
+	result[0].buffer = name;
+	result[0].buffer_length = sizeof(name);
+	result[0].length = &name_len;
+	result[1].buffer_type = MYSQL_TYPE_STRING;
+	result[1].buffer = coll;
+	result[1].buffer_length = sizeof(coll);
+	result[1].length = &coll_len;
+	result[2].buffer_type = MYSQL_TYPE_STRING;
+	result[2].buffer = nullable;
+	result[2].buffer_length = sizeof(nullable);
+	result[2].length = &null_len;
+	if (mig_execute(mig, stmt, &param, 1) == -1)
+		goto out;
+	if (mysql_stmt_bind_result(stmt, result) != 0) {
 		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
 		    mysql_stmt_error(stmt));
 		goto out;
 	}
+	if (is_audit)
+		mig->audit_has_password = 0;
+	else {
+		mig->cols[0] = '\0';
+		mig->has_password = mig->has_hash = mig->has_created_at = 0;
+		mig->openid_ok = mig->hash_ok = 0;
+	}
+	while ((fetched = mysql_stmt_fetch(stmt)) == 0 ||
+	    fetched == MYSQL_DATA_TRUNCATED) {
+		if (fetched == MYSQL_DATA_TRUNCATED || name_len >= sizeof(name) ||
+		    coll_len >= sizeof(coll) || null_len >= sizeof(nullable)) {
+			mig_fail(mig, 0, "%s: a column name is too long", table);
+			goto out;
+		}
+		name[name_len] = coll[coll_len] = nullable[null_len] = '\0';
+		if (is_audit) {
+			if (strcmp(name, "password") == 0)
+				mig->audit_has_password = 1;
+			continue;
+		}
+		/* The column list goes into statements: plain names only. */
+		if (!mig_ident_ok(name, MIG_IDENT_MAX)) {
+			mig_fail(mig, 0, "%s has a column whose name is not "
+			    "plain letters, digits and '_'; rename it first",
+			    table);
+			goto out;
+		}
+		if (used + strlen(name) + 4 >= sizeof(mig->cols)) {
+			mig_fail(mig, 0, "%s has too many columns", table);
+			goto out;
+		}
+		used += (size_t)snprintf(mig->cols + used,
+		    sizeof(mig->cols) - used, "%s`%s`", used ? ", " : "", name);
+		if (strcmp(name, "id") == 0)
+			has_id = 1;
+		else if (strcmp(name, "openid") == 0) {
+			has_openid = 1;
+			mig->openid_ok = strcmp(coll, "ascii_bin") == 0 &&
+			    strcmp(nullable, "NO") == 0;
+		} else if (strcmp(name, "username") == 0)
+			has_username = 1;
+		else if (strcmp(name, "password") == 0)
+			mig->has_password = 1;
+		else if (strcmp(name, "password_hash") == 0) {
+			mig->has_hash = 1;
+			mig->hash_ok = strcmp(coll, "ascii_bin") == 0 &&
+			    strcmp(nullable, "NO") == 0;
+		} else if (strcmp(name, "created_at") == 0)
+			mig->has_created_at = 1;
+	}
+	if (mig_fetched(mig, stmt, fetched) == -1)
+		goto out;
+	if (!is_audit && !(has_id && has_openid && has_username)) {
+		mig_fail(mig, 0, "%s has no id, openid or username column: "
+		    "not a users table regonce can adopt", table);
+		goto out;
+	}
+	if (!is_audit && !mig->has_password && !mig->has_hash) {
+		mig_fail(mig, 0, "%s has neither a password nor a "
+		    "password_hash column", table);
+		goto out;
+	}
 	rc = 0;
 out:
-	mysql_stmt_free_result(stmt);
-	mysql_stmt_close(stmt);
-	return (rc);
-}
-
-/* Seconds on the monotonic clock, for the report's phase times. */
-double
-mig_clock(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	return (mig_done(stmt, rc));
 }
 
 /* qsort/bsearch order for ids. */

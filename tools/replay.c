@@ -67,14 +67,11 @@ replay_header(char *data, size_t size, size_t nmemb, void *arg)
 	return (n);
 }
 
-/* Seconds on the monotonic clock. */
+/* clock_mono_us in seconds, the unit of the schedule below. */
 static double
 replay_now(void)
 {
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+	return ((double)clock_mono_us() / 1e6);
 }
 
 /* Queue one copy of user's registration on the multi handle. */
@@ -255,7 +252,7 @@ replay_count_rows(MYSQL *conn, struct replay_db_ctx *ctx)
 	unsigned long		 prefix_len = strlen(prefix), openid_len;
 	unsigned long long	 rows;
 	unsigned int		 chars = (unsigned int)prefix_len;
-	char			 openid[REG_OPENID_MAX + 1];
+	char			 openid[OPENID_MAX + 1];
 	int			 rc = -1, fetched;
 
 	if ((stmt = mysql_stmt_init(conn)) == NULL)
@@ -311,7 +308,8 @@ replay_check_db(const struct replay_args *args,
 	size_t			 i;
 	int			 rc = -1;
 
-	if (config_load_db(&cfg, args->db_conf, err, sizeof(err)) == -1) {
+	if (config_load(&cfg, args->db_conf, CONFIG_DB_ONLY, err,
+	    sizeof(err)) == -1) {
 		fprintf(stderr, "regonce-replay: %s\n", err);
 		return (-1);
 	}

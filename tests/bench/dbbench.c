@@ -81,16 +81,6 @@ usage(FILE *fp, int status)
 	exit(status);
 }
 
-/* Monotonic time in microseconds. */
-static int64_t
-now_us(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
-}
-
 /* A number in [lo, hi] from the option's text, or exit 2. */
 static unsigned long
 parse_num(const char *opt, const char *text, unsigned long lo,
@@ -213,7 +203,7 @@ child(const struct args *a, const struct config *cfg, struct shared *sh,
 	in.password_len = strlen(in.password);
 	in.openid = openid;
 	for (;;) {
-		t0 = now_us();
+		t0 = clock_mono_us();
 		if (a->seconds > 0 && t0 >= stop_us)
 			break;
 		i = atomic_fetch_add(&sh->next, 1);
@@ -222,7 +212,7 @@ child(const struct args *a, const struct config *cfg, struct shared *sh,
 		in.openid_len = (size_t)snprintf(openid, sizeof(openid),
 		    "bench-%s-%lu", a->run, i / a->replays);
 		reg_user(db, cfg, &in, NULL, DEADLINE_NONE, &out);
-		t1 = now_us();
+		t1 = clock_mono_us();
 		us = (uint64_t)(t1 - t0);
 		st->hist[hist_index(us)]++;
 		if (us > st->max_us)
@@ -245,7 +235,7 @@ hash_rate(double seconds)
 	int64_t		 t0, elapsed;
 
 	config_defaults(&cfg);
-	t0 = now_us();
+	t0 = clock_mono_us();
 	do {
 		if (pw_hash(&cfg, "bench password", 14, hash, sizeof(hash),
 		    &cause) == -1) {
@@ -253,7 +243,7 @@ hash_rate(double seconds)
 			return (1);
 		}
 		n++;
-		elapsed = now_us() - t0;
+		elapsed = clock_mono_us() - t0;
 	} while (elapsed < (int64_t)(seconds * 1e6));
 	printf("{\"hashes\":%lu,\"seconds\":%.3f,\"hashes_per_s\":%.1f,"
 	    "\"argon2_memory_kib\":%u,\"argon2_iterations\":%u,"
@@ -421,7 +411,7 @@ main(int argc, char **argv)
 	parse_args(argc, argv, &a);
 	if (a.hash_rate)
 		return (hash_rate(a.seconds));
-	if (config_load(&cfg, a.conf, err, sizeof(err)) == -1) {
+	if (config_load(&cfg, a.conf, CONFIG_ALL, err, sizeof(err)) == -1) {
 		fprintf(stderr, "dbbench: %s\n", err);
 		return (2);
 	}
@@ -461,7 +451,7 @@ main(int argc, char **argv)
 	for (n = 0; n < a.procs && read(ready[0], &c, 1) == 1; n++)
 		continue;
 	if (n == a.procs) {
-		sh->start_us = now_us();
+		sh->start_us = clock_mono_us();
 		close(go[1]);		/* EOF: everybody starts */
 	} else {
 		close(go[1]);
