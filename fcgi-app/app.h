@@ -282,7 +282,6 @@ struct reg_idem {
 };
 
 #define REG_LOCK_PREFIX		"regonce:"
-#define REG_OPENID_MAX		255
 #define REG_USERNAME_MAX	255
 #define REG_PASSWORD_MAX	1024
 
@@ -461,7 +460,6 @@ int		 metrics_on(void);
 int		 metrics_slot(void);
 void		 metrics_add(enum metric, uint64_t);
 void		 metrics_count(enum metric);
-int64_t		 metrics_clock_us(void);
 void		 metrics_lock_waited(int64_t);
 void		 metrics_db_error(enum db_status);
 void		 metrics_request(unsigned int, int64_t);

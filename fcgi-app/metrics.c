@@ -267,13 +267,6 @@ metrics_count(enum metric id)
 	metrics_add(id, 1);
 }
 
-/* clock_mono_us under its old name, for the callers not yet switched. */
-int64_t
-metrics_clock_us(void)
-{
-	return (clock_mono_us());
-}
-
 /* A GET_LOCK call that began at since (clock_mono_us) has returned. */
 void
 metrics_lock_waited(int64_t since)

@@ -243,14 +243,14 @@ reg_hash(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
 		    "ran out before its password was hashed"));
 	/* 50 ms of argon2 must not hold anyone up: no lock is held yet. */
-	since = metrics_clock_us();
+	since = clock_mono_us();
 	if (pw_hash(ctx->cfg, ctx->in->password, ctx->in->password_len,
 	    ctx->hash, sizeof(ctx->hash), &cause) == -1) {
 		log_error("pw_hash: %s", cause);
 		return (reg_done(ctx, REG_INTERNAL,
 		    "password hashing failed"));
 	}
-	last_us = metrics_clock_us() - since;
+	last_us = clock_mono_us() - since;
 	return (STEP_NEXT);
 }
 
@@ -304,7 +304,7 @@ reg_named_lock(struct reg_ctx *ctx)
 
 	if ((step = reg_lock_wait(ctx, lock, &wait_ms)) != STEP_NEXT)
 		return (step);
-	since = metrics_clock_us();
+	since = clock_mono_us();
 	st = db_get_lock(ctx->db, lock, wait_ms, DB_TXN_BEGIN,
 	    &ctx->trace.lock);
 	metrics_lock_waited(since);
@@ -366,7 +366,7 @@ reg_compound(struct reg_ctx *ctx)
 
 	if ((step = reg_lock_wait(ctx, lock, &wait_ms)) != STEP_NEXT)
 		return (step);
-	since = metrics_clock_us();
+	since = clock_mono_us();
 	st = db_register_compound(ctx->db, lock, wait_ms, in->openid,
 	    in->openid_len, in->username, in->username_len, ctx->hash,
 	    &ctx->trace.lock, &user, &found);
@@ -656,11 +656,10 @@ reg_known(const struct reg_outcome *out)
 static int
 reg_backoff(const struct reg_ctx *ctx, unsigned int n)
 {
-	struct timespec	now, ts;
+	struct timespec	ts;
 	unsigned int	base = 10U << (n > 5 ? 5 : n - 1), pause;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pause = base + (unsigned int)(now.tv_nsec / 1000) % base;
+	pause = base + (unsigned int)(clock_mono_us() % base);
 	if (deadline_left_ms(ctx->deadline) <= pause + REG_RESERVE_MS)
 		return (0);
 	ts.tv_sec = pause / 1000;

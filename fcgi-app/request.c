@@ -32,7 +32,7 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	enum req_route		 route;
 	enum resp_kind		 kind = RESP_INTERNAL;
 	size_t			 len;
-	int64_t			 arrival, deadline, start = metrics_clock_us();
+	int64_t			 arrival, deadline, start = clock_mono_us();
 	int			 status = 0;
 
 	memset(&detail, 0, sizeof(detail));

@@ -141,6 +141,6 @@ req_count(enum req_route route, enum resp_kind kind,
 		metrics_count(METRIC_REG_EXISTS);
 	/* Scrapes stay out of the latency histogram: polling is not load. */
 	metrics_request(result, route == ROUTE_METRICS ? -1 :
-	    metrics_clock_us() - start);
+	    clock_mono_us() - start);
 }
 

@@ -15,25 +15,10 @@ int
 reg_validate(const struct config *cfg, const struct reg_input *in,
     const char **field, const char **reason)
 {
-	size_t	i;
-
 	*field = "openid";
-	if (in->openid_len == 0) {
-		*reason = "openid must not be empty";
+	/* The one openid rule (openid.c), which regonce-migrate applies too. */
+	if ((*reason = openid_refusal(in->openid, in->openid_len)) != NULL)
 		return (-1);
-	}
-	if (in->openid_len > REG_OPENID_MAX) {
-		*reason = "openid is longer than 255 bytes";
-		return (-1);
-	}
-	for (i = 0; i < in->openid_len; i++) {
-		/* Printable ASCII, no space: openids are opaque tokens. */
-		if (in->openid[i] < 0x21 || in->openid[i] > 0x7e) {
-			*reason = "openid may hold only printable ASCII "
-			    "without spaces";
-			return (-1);
-		}
-	}
 	*field = "username";
 	if (in->username_len == 0) {
 		*reason = "username must not be empty";
@@ -44,7 +29,8 @@ reg_validate(const struct config *cfg, const struct reg_input *in,
 		return (-1);
 	}
 	if (!utf8_clean(in->username, in->username_len)) {
-		*reason = "username must be UTF-8 without control characters";
+		*reason = "username must be UTF-8 without control characters "
+		    "or noncharacters";
 		return (-1);
 	}
 	*field = "password";
