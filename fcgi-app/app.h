@@ -286,11 +286,15 @@ struct reg_idem {
 #define REG_PASSWORD_MAX	1024
 
 struct db	*reg_store_new(const struct config *);
-int		 reg_validate(const struct config *, const struct reg_input *,
-		     const char **, const char **);
 void		 reg_user(struct db *, const struct config *,
 		     const struct reg_input *, const struct reg_idem *, int64_t,
 		     struct reg_outcome *);
+
+/* validate.c */
+
+int		 reg_validate(const struct config *, const struct reg_input *,
+		     const char **, const char **);
+const char	*reg_result_name(enum reg_result);
 
 /* idempotency.c */
 
@@ -318,7 +322,6 @@ enum db_status	 idem_end(struct db *, const struct config *,
 		     const struct reg_idem *, const struct idem_hold *,
 		     const struct reg_outcome *);
 void		 idem_purge(struct db *, const struct config *);
-const char	*reg_result_name(enum reg_result);
 
 /* response.c */
 

@@ -669,27 +669,6 @@ reg_backoff(const struct reg_ctx *ctx, unsigned int n)
 	return (1);
 }
 
-static const char *const reg_result_names[] = {
-	[REG_CREATED] = "created",
-	[REG_EXISTS] = "exists",
-	[REG_INVALID] = "invalid",
-	[REG_BUSY] = "busy",
-	[REG_DB_UNAVAILABLE] = "db_unavailable",
-	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
-	[REG_EXPIRED] = "expired",
-	[REG_REPLAYED] = "replayed",
-	[REG_KEY_IN_USE] = "key_in_use",
-	[REG_KEY_REUSED] = "key_reused",
-	[REG_INTERNAL] = "internal",
-};
-
-/* Short name of a result, for logs. */
-const char *
-reg_result_name(enum reg_result result)
-{
-	return (reg_result_names[result]);
-}
-
 /* The request's one log line: what happened, never the password. */
 static void
 reg_log(const struct reg_ctx *ctx)

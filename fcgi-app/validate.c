@@ -1,8 +1,9 @@
 /*
- * The API's rules for each field of a registration: what reg_user()
- * refuses before it touches the database (and, for a keyed request, what
- * it refuses and stores as the key's answer). The first bad field is
- * named, with a reason that never quotes the input.
+ * A registration's words, in and out: the API's rules for each field of
+ * its input (what reg_user() refuses before it touches the database and,
+ * for a keyed request, refuses and stores as the key's answer; the first
+ * bad field is named, with a reason that never quotes the input), and the
+ * names of its results, as the log writes them.
  */
 #include "config.h"
 
@@ -57,4 +58,25 @@ reg_validate(const struct config *cfg, const struct reg_input *in,
 	*field = NULL;
 	*reason = NULL;
 	return (0);
+}
+
+static const char *const reg_result_names[] = {
+	[REG_CREATED] = "created",
+	[REG_EXISTS] = "exists",
+	[REG_INVALID] = "invalid",
+	[REG_BUSY] = "busy",
+	[REG_DB_UNAVAILABLE] = "db_unavailable",
+	[REG_OUTCOME_UNKNOWN] = "outcome_unknown",
+	[REG_EXPIRED] = "expired",
+	[REG_REPLAYED] = "replayed",
+	[REG_KEY_IN_USE] = "key_in_use",
+	[REG_KEY_REUSED] = "key_reused",
+	[REG_INTERNAL] = "internal",
+};
+
+/* Short name of a result, for logs. */
+const char *
+reg_result_name(enum reg_result result)
+{
+	return (reg_result_names[result]);
 }
