@@ -17,20 +17,12 @@ LOG=$VAR/log/regonce-unique.log
 N=$(wc -l <"$VAR/run/unique.pid")
 json() { printf '{"openid":"%s","username":"u","password":"12345678"}' "$1"; }
 reconnects() { grep -c 'db_reconnect: after error' "$LOG" || true; }
-HOLDER_IN=$(mktemp -u)
-trap 'exec 7>&- 2>/dev/null; rm -f "$HOLDER_IN" "$HOLDER_IN.out"' EXIT
 
 # hold ROUND: hold commits, send N new registrations, let the commits go
 # once every worker has given up its first connection; sets OUTS.
 hold() {
 	local round=$1 before i
-	mkfifo "$HOLDER_IN"
-	mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N \
-		--unbuffered <"$HOLDER_IN" >"$HOLDER_IN.out" &
-	HOLDER=$!
-	exec 7>"$HOLDER_IN"
-	echo "BACKUP STAGE START; BACKUP STAGE BLOCK_COMMIT; SELECT 'held';" >&7
-	await 100 grep -qx held "$HOLDER_IN.out"
+	commits_block
 	ok $? "round $round: commits are held"
 	before=$(reconnects)
 	OUTS=$(mktemp -d)
@@ -45,10 +37,7 @@ hold() {
 	# Each worker's read times out while its commit is held (10 s).
 	await 600 eval '[ "$(reconnects)" -ge $((before + N)) ]'
 	ok $? "round $round: every worker gave up a connection whose commit was held"
-	echo "BACKUP STAGE END;" >&7
-	exec 7>&-
-	wait "$HOLDER"
-	rm -f "$HOLDER_IN" "$HOLDER_IN.out"
+	commits_release
 	wait "${CURLS[@]}"
 }
 

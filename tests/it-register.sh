@@ -53,23 +53,14 @@ is "$STATUS $BODY" '200 {"status":"ok"}' "healthz answers ok"
 # --- busy: a test client holds the openid's named lock ------------------
 BUSY="it-$RUN-busy"
 NAME=$(lock_name "$BUSY")
-HOLDER_IN=$(mktemp -u)
-mkfifo "$HOLDER_IN"
-mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N <"$HOLDER_IN" >/dev/null &
-HOLDER=$!
-exec 7>"$HOLDER_IN"
-echo "SELECT GET_LOCK('$NAME', 10);" >&7
-await 100 lock_held "$NAME"
+lock_hold "$NAME"
 ok $? "the test client holds the lock"
 register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
 is "$STATUS $(field code) $(field error)" "503 -3 busy" "a held lock gives 503 busy"
 grep -qi '^retry-after: [0-9]' <<<"$HEADERS"
 ok $? "busy carries Retry-After"
 is "$(rows "$BUSY")" 0 "busy wrote nothing"
-echo "SELECT RELEASE_LOCK('$NAME');" >&7
-exec 7>&-
-wait "$HOLDER"
-rm -f "$HOLDER_IN"
+lock_drop
 await 100 lock_free "$NAME"
 register "{\"openid\":\"$BUSY\",\"username\":\"u\",\"password\":\"12345678\"}"
 is "$STATUS $(field code)" "200 0" "once released, the same request is created"
@@ -82,20 +73,11 @@ ok $? "and regonce released its lock"
 # busy case above is the control: the same hold, this database's name.
 OTHER="it-$RUN-other-db"
 NAME=$(lock_name "$OTHER" regonce_orig)
-HOLDER_IN=$(mktemp -u)
-mkfifo "$HOLDER_IN"
-mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N <"$HOLDER_IN" >/dev/null &
-HOLDER=$!
-exec 7>"$HOLDER_IN"
-echo "SELECT GET_LOCK('$NAME', 10);" >&7
-await 100 lock_held "$NAME"
+lock_hold "$NAME"
 ok $? "the test client holds the openid's lock of another database"
 register "{\"openid\":\"$OTHER\",\"username\":\"u\",\"password\":\"12345678\"}"
 is "$STATUS $(field code)" "200 0" "another database's lock does not hold this one up"
-echo "SELECT RELEASE_LOCK('$NAME');" >&7
-exec 7>&-
-wait "$HOLDER"
-rm -f "$HOLDER_IN"
+lock_drop
 
 # --- the pool survived all of it -----------------------------------------
 is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"

@@ -76,6 +76,24 @@ lock_free() {
 	[ "$(sql "SELECT IS_USED_LOCK('$1') IS NULL")" = 1 ]
 }
 
+# lock_hold NAME / lock_drop: take a named lock from a session of its own,
+# as another client would, until dropped (the session ends, the lock goes).
+lock_hold() {
+	LOCK_IN=$(mktemp -u)
+	mkfifo "$LOCK_IN"
+	mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root -N \
+		<"$LOCK_IN" >/dev/null &
+	LOCK_HOLDER=$!
+	exec 8>"$LOCK_IN"
+	echo "SELECT GET_LOCK('$1', 10);" >&8
+	await 100 lock_held "$1"
+}
+lock_drop() {
+	exec 8>&-
+	wait "$LOCK_HOLDER"
+	rm -f "$LOCK_IN"
+}
+
 # commits_block / commits_release: hold every COMMIT on the server, from a
 # session of its own (BACKUP STAGE BLOCK_COMMIT), until released.
 commits_block() {
