@@ -245,14 +245,9 @@ cluster_up() {
 # ./stack cluster down: nginx, pools, then the nodes, node 1 last (it is
 # the one a later "up" bootstraps from).
 cluster_down() {
-	local name port n
+	local n
 	stop_pids "$VAR/run/nginx.pid"
-	if [ -f "$VAR/pools/list" ]; then
-		while read -r name port; do
-			stop_pids "$VAR/run/$name.pid"
-			rm -f "$VAR/run/$name.sock"
-		done < <(sort -u "$VAR/pools/list")
-	fi
+	stop_listed_pools
 	for n in 3 2 1; do
 		stop_pids "$VAR/node$n/mysqld.pid"
 	done

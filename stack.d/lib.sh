@@ -53,3 +53,13 @@ stop_pids() {
 	done <"$file"
 	rm -f "$file"
 }
+
+# Stop every pool var/pools/list names, and remove its socket.
+stop_listed_pools() {
+	local name port
+	[ -f "$VAR/pools/list" ] || return 0
+	while read -r name port; do
+		stop_pids "$VAR/run/$name.pid"
+		rm -f "$VAR/run/$name.sock"
+	done < <(sort -u "$VAR/pools/list")
+}

@@ -34,17 +34,11 @@ cmd_up() {
 
 # ./stack down: nginx, Apache, every pool of pools/list, MariaDB, by PID.
 cmd_down() {
-	local name port
 	if [ -f "$VAR/run/nginx.pid" ]; then
 		stop_pids "$VAR/run/nginx.pid"
 	fi
 	stop_pids "$VAR/run/apache.pid"
-	if [ -f "$VAR/pools/list" ]; then
-		while read -r name port; do
-			stop_pids "$VAR/run/$name.pid"
-			rm -f "$VAR/run/$name.sock"
-		done < <(sort -u "$VAR/pools/list")
-	fi
+	stop_listed_pools
 	stop_pids "$VAR/run/mysqld.pid"
 	say "stopped (state kept in $VAR)"
 }
