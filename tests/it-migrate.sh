@@ -279,6 +279,78 @@ verify=$(q "SELECT id, 'clear-case-1', password_hash FROM users WHERE openid = B
 is "$(tail -1 <<<"$verify")" "verified 3, failed 0" \
 	"clear text in password_hash was hashed, kept row and merged row alike"
 
+# --- foreign keys that reference the table --------------------------------------
+
+# Moving a row is a DELETE: a child table ON DELETE CASCADE would lose the
+# rows of every moved duplicate and refused row. The tool refuses (exit 4)
+# and names the constraint, in --dry-run too, before changing anything.
+q "CREATE TABLE fkusers (id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	openid VARCHAR(255) NULL, username VARCHAR(255) NULL, password VARCHAR(255) NULL)
+	ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+q "INSERT INTO fkusers VALUES (1, 'fk1', 'f', 'fk-pw-1'), (2, 'fk1', 'f', 'fk-pw-2'),
+	(3, NULL, 'n', 'fk-pw-3'), (4, 'fk2', 'f', 'fk-pw-4')"
+q "CREATE TABLE fkorders (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	user_id BIGINT UNSIGNED NOT NULL, CONSTRAINT fk_orders_user FOREIGN KEY (user_id)
+	REFERENCES fkusers (id) ON DELETE CASCADE) ENGINE=InnoDB"
+q "INSERT INTO fkorders (user_id) VALUES (1), (2), (2), (3), (4)"
+fk_state() { echo "$(count fkusers) $(count fkorders) $(checksum fkusers)"; }
+fk_before=$(fk_state)
+for mode in --dry-run ''; do
+	out=$(migrate --table fkusers $mode 2>&1)
+	rc=$?
+	echo "# foreign key ${mode:-run} (exit $rc): $out" | head -5
+	[ $rc -eq 4 ] && grep -q 'fkorders.user_id' <<<"$out" &&
+		grep -q 'fk_orders_user' <<<"$out"
+	ok $? "${mode:-a run}: a table that a foreign key references is refused (exit $rc), the constraint named"
+	is "$(fk_state)" "$fk_before" "... ${mode:-run}: every parent and child row is still there, unchanged"
+done
+is "$(q "SHOW TABLES LIKE 'fkusers_migrated_duplicates'")" "" "... and no audit table was made"
+OUT=$(migrate --table fkusers --json 2>/dev/null)
+is "$(j error | grep -c fk_orders_user)" 1 "--json: the error names the constraint"
+# The documented way out: drop the constraint, run, re-point or re-add.
+q "ALTER TABLE fkorders DROP FOREIGN KEY fk_orders_user"
+migrate --table fkusers >/dev/null
+is "$? $(count fkorders)" "0 5" "without the constraint the run succeeds and no child row is lost"
+
+# --- unusual ids: 0, negative -------------------------------------------------------
+
+# A signed id column: row 0 and negative ids must be hashed like any other,
+# and a duplicate merged into row 0 (or into a negative row) says so.
+q "CREATE TABLE oddids (id BIGINT NOT NULL PRIMARY KEY, openid VARCHAR(255) NULL,
+	username VARCHAR(255) NULL, password VARCHAR(255) NULL)
+	ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+q "INSERT INTO oddids VALUES (0, 'odd0', 'z', 'odd-pw-0'), (-5, 'odd5', 'm', 'odd-pw--5'),
+	(3, 'odd0', 'z', 'odd-pw-3'), (7, 'odd0', 'z', 'odd-pw-7'), (9, 'odd9', 'n', 'odd-pw-9'),
+	(-9, 'odd5', 'm', 'odd-pw--9')"
+out=$(migrate --table oddids 2>&1)
+rc=$?
+echo "# unusual ids (exit $rc): $(tail -3 <<<"$out")"
+is "$rc" 0 "ids 0 and negative: the run exits 0"
+verify=$(q "SELECT id, CONCAT('odd-pw-', id), password_hash FROM oddids UNION ALL
+	SELECT id, CONCAT('odd-pw-', id), password_hash FROM oddids_migrated_duplicates" |
+	"$PWCHECK")
+is "$(tail -1 <<<"$verify")" "verified 6, failed 0" "... every password, rows 0 and -5 included, is hashed"
+is "$(q "SELECT GROUP_CONCAT(id, '>', COALESCE(merged_into, 'NULL') ORDER BY id)
+	FROM oddids_migrated_duplicates")" "-5>-9,3>0,7>0" \
+	"... duplicates of row 0 have merged_into = 0, of row -9 merged_into = -9"
+OUT=$(migrate --table oddids --json 2>&1)
+is "$? $(j changed) $(j hashed)" "0 false 0" "... a rerun exits 0 and changes nothing"
+# Row 0 in an unsigned id column, on its own (no negative id to fail first).
+q "CREATE TABLE zeroid (id BIGINT UNSIGNED NOT NULL PRIMARY KEY, openid VARCHAR(255) NULL,
+	username VARCHAR(255) NULL, password VARCHAR(255) NULL)
+	ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci"
+q "INSERT INTO zeroid VALUES (0, 'zero', 'z', 'zero-pw-0'), (4, 'zero', 'z', 'zero-pw-4'),
+	(6, 'six', 's', 'zero-pw-6')"
+out=$(migrate --table zeroid 2>&1)
+rc=$?
+echo "# row 0, unsigned (exit $rc): $(tail -2 <<<"$out")"
+verify=$(q "SELECT id, CONCAT('zero-pw-', id), password_hash FROM zeroid UNION ALL
+	SELECT id, CONCAT('zero-pw-', id), password_hash FROM zeroid_migrated_duplicates" |
+	"$PWCHECK")
+is "$rc $(tail -1 <<<"$verify")" "0 verified 3, failed 0" "row 0 (unsigned id): exit 0, every password hashed"
+is "$(q "SELECT GROUP_CONCAT(id, '>', COALESCE(merged_into, 'NULL')) FROM zeroid_migrated_duplicates")" \
+	"4>0" "... the duplicate of row 0 has merged_into = 0"
+
 # --- the man page ----------------------------------------------------------------
 
 if command -v groff >/dev/null; then

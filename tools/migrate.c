@@ -36,7 +36,9 @@ mig_usage(FILE *fp)
 	    "openid ascii_bin with the UNIQUE index uq_users_openid. Safe to "
 	    "interrupt and run again.\n"
 	    "Exit status: 0 done (or nothing to do), 1 failed, 2 usage, "
-	    "3 could not start.\n", MIG_AUDIT_SUFFIX);
+	    "3 could not start,\n"
+	    "4 refused (foreign keys reference the table): nothing "
+	    "changed.\n", MIG_AUDIT_SUFFIX);
 }
 
 /* A span of clock_mono_us, in seconds for the report. */
@@ -185,6 +187,7 @@ mig_print_text(const struct mig *mig, int ok, double seconds)
 {
 	const struct mig_stats	*st = &mig->st;
 	unsigned int		 i;
+	char			 idtext[24];
 
 	/* Failed before the table was read: the message says it all. */
 	if (!mig->inspected)
@@ -206,8 +209,8 @@ mig_print_text(const struct mig *mig, int ok, double seconds)
 	printf("  refused openids moved to %s: %llu\n", mig->audit,
 	    (unsigned long long)st->refused);
 	for (i = 0; i < st->refused_shown; i++)
-		printf("    id %llu: %s\n",
-		    (unsigned long long)st->refused_rows[i].id,
+		printf("    id %s: %s\n", mig_id_text(mig,
+		    st->refused_rows[i].id, idtext, sizeof(idtext)),
 		    st->refused_rows[i].reason);
 	printf("  duplicates: %llu rows of %llu openids merged into the "
 	    "earliest row\n", (unsigned long long)st->duplicate_rows,
@@ -296,7 +299,7 @@ main(int argc, char *argv[])
 		    mig->cfg.db_name, mig->args.table, mig->err,
 		    mig->st.changed ? " (what was done is kept: run it again "
 		    "to resume)" : "");
-	rc = ok ? 0 : 1;
+	rc = ok ? 0 : mig->refuse ? 4 : 1;
 out_db:
 	/* The named lock goes with the connection. */
 	db_free(mig->db);

@@ -24,7 +24,7 @@
 #define MIG_ONLINE_TRIES_MAX	20
 #define MIG_COLS_MAX		8192
 #define MIG_SQL_MAX		(MIG_COLS_MAX * 2 + 2048)
-#define MIG_ERR_MAX		512
+#define MIG_ERR_MAX		1024
 #define MIG_DDL_WAIT_S		10	/* metadata lock wait per DDL, s */
 #define MIG_WAYS		2	/* online, then a locked copy */
 #define MIG_REFUSED_SHOWN	20	/* refused rows listed by id */
@@ -108,6 +108,10 @@ struct mig {
 	unsigned int	 way;			/* {W}: see mig_way_name */
 	int		 openid_ok;		/* ascii_bin NOT NULL already */
 	int		 hash_ok;		/* password_hash ascii_bin NOT NULL */
+	/* A signed id column (ids 0 and below happen): ids are kept as
+	 * the 64 bits of their int64 and bound as MIG_PARAM_ID. */
+	int		 id_signed;
+	int		 refuse;		/* exit 4: refused, nothing changed */
 	uint64_t	*ids_before;		/* the table's ids at start */
 	size_t		 nids_before;
 	unsigned int	 err_no;
@@ -116,7 +120,12 @@ struct mig {
 };
 
 /* One bound parameter. */
-enum mig_param_type { MIG_PARAM_U64, MIG_PARAM_STR, MIG_PARAM_NULL };
+enum mig_param_type {
+	MIG_PARAM_U64,
+	MIG_PARAM_ID,	/* u64 holds an id: signed or not as the column */
+	MIG_PARAM_STR,
+	MIG_PARAM_NULL
+};
 
 struct mig_param {
 	enum mig_param_type	 type;
@@ -172,5 +181,6 @@ int		 mig_ids(struct mig *, const char *, uint64_t **, size_t *);
 int		 mig_begin(struct mig *);
 int		 mig_columns(struct mig *, const char *, int);
 int		 mig_cmp_u64(const void *, const void *);
+const char	*mig_id_text(const struct mig *, uint64_t, char *, size_t);
 
 #endif /* REGONCE_MIGRATE_H */

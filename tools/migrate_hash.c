@@ -17,13 +17,17 @@
 
 #define MIG_PW_MAX		4096	/* longest clear password we take */
 
+/*
+ * The walk: the first batch takes the lowest ids (? = 0), every later one
+ * the ids after the last seen. No sentinel id: 0 and negative ids are ids.
+ */
 static const char Q_HASH_BATCH_REGONCE[] =
-    "SELECT id, `password_hash` FROM {X} WHERE id > ? AND "
+    "SELECT id, `password_hash` FROM {X} WHERE (? = 0 OR id > ?) AND "
     "`password_hash` IS NOT NULL AND CAST(`password_hash` AS BINARY) "
     "NOT REGEXP " PHC_REGEXP " ORDER BY id LIMIT ?";
 
 static const char Q_HASH_BATCH_LEGACY[] =
-    "SELECT id, `password` FROM {X} WHERE id > ? AND "
+    "SELECT id, `password` FROM {X} WHERE (? = 0 OR id > ?) AND "
     "`password_hash` IS NULL AND `password` IS NOT NULL "
     "ORDER BY id LIMIT ?";
 
@@ -60,15 +64,15 @@ mig_clear_free(struct mig_clear *rows, size_t n)
 
 /* Read up to a batch of rows whose password is still clear text. */
 static int
-mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
-    size_t *n)
+mig_hash_fetch(struct mig *mig, int started, uint64_t after,
+    struct mig_clear *rows, size_t *n)
 {
 	MYSQL_STMT		*stmt;
 	MYSQL_BIND		 result[2];
-	struct mig_param	 params[2];
+	struct mig_param	 params[3];
 	unsigned long long	 id;
 	unsigned long		 len;
-	char			*buf;
+	char			*buf, idtext[24];
 	int			 fetched, rc = -1;
 
 	*n = 0;
@@ -79,18 +83,20 @@ mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
 	if (stmt == NULL)
 		goto out_buf;
 	memset(params, 0, sizeof(params));
-	params[0].type = params[1].type = MIG_PARAM_U64;
-	params[0].u64 = after;
-	params[1].u64 = mig->args.batch;
+	params[0].type = params[2].type = MIG_PARAM_U64;
+	params[0].u64 = started != 0;
+	params[1].type = MIG_PARAM_ID;
+	params[1].u64 = after;
+	params[2].u64 = mig->args.batch;
 	memset(result, 0, sizeof(result));
 	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
-	result[0].is_unsigned = 1;
+	result[0].is_unsigned = !mig->id_signed;
 	result[0].buffer = &id;
 	result[1].buffer_type = MYSQL_TYPE_STRING;
 	result[1].buffer = buf;
 	result[1].buffer_length = MIG_PW_MAX;
 	result[1].length = &len;
-	if (mig_execute(mig, stmt, params, 2) == -1)
+	if (mig_execute(mig, stmt, params, 3) == -1)
 		goto out;
 	if (mysql_stmt_bind_result(stmt, result) != 0 ||
 	    mysql_stmt_store_result(stmt) != 0) {
@@ -101,8 +107,9 @@ mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
 	while ((fetched = mysql_stmt_fetch(stmt)) == 0 ||
 	    fetched == MYSQL_DATA_TRUNCATED) {
 		if (fetched == MYSQL_DATA_TRUNCATED) {
-			mig_fail(mig, 0, "row %llu: password longer than %d "
-			    "bytes", id, MIG_PW_MAX);
+			mig_fail(mig, 0, "row %s: password longer than %d "
+			    "bytes", mig_id_text(mig, id, idtext,
+			    sizeof(idtext)), MIG_PW_MAX);
 			goto out;
 		}
 		/* Already an argon2id PHC string: the SQL test's twin. */
@@ -116,7 +123,7 @@ mig_hash_fetch(struct mig *mig, uint64_t after, struct mig_clear *rows,
 		rows[*n].clear[len] = '\0';
 		(*n)++;
 	}
-	rc = 0;
+	rc = mig_fetched(mig, stmt, fetched);
 out:
 	mysql_stmt_free_result(stmt);
 	mysql_stmt_close(stmt);
@@ -146,7 +153,7 @@ mig_hash_store(struct mig *mig, struct mig_clear *rows, size_t n)
 		params[0].type = MIG_PARAM_STR;
 		params[0].str = rows[i].hash;
 		params[0].len = strlen(rows[i].hash);
-		params[1].type = MIG_PARAM_U64;
+		params[1].type = MIG_PARAM_ID;
 		params[1].u64 = rows[i].id;
 		params[2].type = MIG_PARAM_STR;
 		params[2].str = rows[i].clear;
@@ -180,7 +187,8 @@ mig_hash_table(struct mig *mig, int on_audit)
 	const char		*cause;
 	uint64_t		 after = 0, before;
 	size_t			 n, i;
-	int			 rc = 0;
+	int			 rc = 0, started = 0;
+	char			 idtext[24];
 
 	if (on_audit && !mig->audit_exists)
 		return (0);
@@ -188,7 +196,7 @@ mig_hash_table(struct mig *mig, int on_audit)
 		fatalx("regonce-migrate: out of memory");
 	mig->on_audit = on_audit;
 	for (;;) {
-		if (mig_hash_fetch(mig, after, rows, &n) == -1) {
+		if (mig_hash_fetch(mig, started, after, rows, &n) == -1) {
 			rc = -1;
 			break;
 		}
@@ -197,14 +205,16 @@ mig_hash_table(struct mig *mig, int on_audit)
 		for (i = 0; i < n; i++)
 			if (pw_hash(&mig->cfg, rows[i].clear, rows[i].len,
 			    rows[i].hash, sizeof(rows[i].hash), &cause) == -1) {
-				rc = mig_fail(mig, 0, "row %llu: argon2id: %s",
-				    (unsigned long long)rows[i].id, cause);
+				rc = mig_fail(mig, 0, "row %s: argon2id: %s",
+				    mig_id_text(mig, rows[i].id, idtext,
+				    sizeof(idtext)), cause);
 				break;
 			}
 		before = mig->st.hashed;
 		if (rc == 0)
 			rc = mig_hash_store(mig, rows, n);
 		after = rows[n - 1].id;
+		started = 1;
 		mig_clear_free(rows, n);
 		if (rc == -1)
 			break;

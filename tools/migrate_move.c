@@ -29,12 +29,17 @@ static const char Q_DUP_SCAN[] =
     "SELECT id, " OPENID_BYTES " FROM {T} WHERE NOT " REFUSED
     " ORDER BY " OPENID_BYTES ", id";
 
-static const char Q_AUDIT_CREATE[] =
-    "CREATE TABLE IF NOT EXISTS {A} ("
-    "merged_into BIGINT UNSIGNED NULL COMMENT 'id of the row kept', "
-    "migrate_reason VARCHAR(40) CHARACTER SET ascii NOT NULL DEFAULT '', "
-    "migrated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), "
-    "PRIMARY KEY (id)) ENGINE=InnoDB SELECT * FROM {T} WHERE 0";
+/* merged_into holds any id of the table: signed if its id is. NULL is
+ * "merged into nothing" (a refused row); 0 is row 0. */
+#define AUDIT_CREATE(type) \
+    "CREATE TABLE IF NOT EXISTS {A} (" \
+    "merged_into " type " NULL COMMENT 'id of the row kept', " \
+    "migrate_reason VARCHAR(40) CHARACTER SET ascii NOT NULL DEFAULT '', " \
+    "migrated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6), " \
+    "PRIMARY KEY (id)) ENGINE=InnoDB SELECT * FROM {T} WHERE 0"
+
+static const char Q_AUDIT_CREATE[] = AUDIT_CREATE("BIGINT UNSIGNED");
+static const char Q_AUDIT_CREATE_SIGNED[] = AUDIT_CREATE("BIGINT");
 
 static const char Q_MOVE_COPY[] =
     "INSERT INTO {A} ({C}, merged_into, migrate_reason) "
@@ -55,12 +60,20 @@ mig_audit_ensure(struct mig *mig)
 {
 	if (mig->audit_exists)
 		return (0);
-	if (mig_exec(mig, Q_AUDIT_CREATE, NULL, 0, NULL) == -1)
+	if (mig_exec(mig, mig->id_signed ? Q_AUDIT_CREATE_SIGNED :
+	    Q_AUDIT_CREATE, NULL, 0, NULL) == -1)
 		return (-1);
 	mig->audit_exists = 1;
 	mig->st.changed = 1;
 	return (mig_columns(mig, mig->audit, 1));
 }
+
+struct mig_pick {
+	uint64_t	 id;
+	uint64_t	 keep;		/* the row kept, if merged */
+	int		 merged;	/* a duplicate; else a refused row */
+	const char	*reason;
+};
 
 /*
  * Copy one row whole into the audit table, then delete it, inside the
@@ -68,44 +81,41 @@ mig_audit_ensure(struct mig *mig)
  * left alone (*moved = 0): the next scan sees it again.
  */
 static int
-mig_move(struct mig *mig, MYSQL_STMT *copy, MYSQL_STMT *del, uint64_t id,
-    uint64_t merged_into, const char *reason, int *moved)
+mig_move(struct mig *mig, MYSQL_STMT *copy, MYSQL_STMT *del,
+    const struct mig_pick *pick, int *moved)
 {
 	struct mig_param	 params[4];
 	uint64_t		 copied, deleted;
+	char			 idtext[24];
 
 	*moved = 0;
 	memset(params, 0, sizeof(params));
-	params[0].type = merged_into ? MIG_PARAM_U64 : MIG_PARAM_NULL;
-	params[0].u64 = merged_into;
+	/* The flag, not the value, says "merged": row 0 can be kept. */
+	params[0].type = pick->merged ? MIG_PARAM_ID : MIG_PARAM_NULL;
+	params[0].u64 = pick->keep;
 	params[1].type = MIG_PARAM_STR;
-	params[1].str = reason;
-	params[1].len = strlen(reason);
-	params[2].type = MIG_PARAM_U64;
-	params[2].u64 = id;
-	params[3].type = MIG_PARAM_U64;
-	params[3].u64 = merged_into;
-	if (mig_execute(mig, copy, params, merged_into ? 4 : 3) == -1)
+	params[1].str = pick->reason;
+	params[1].len = strlen(pick->reason);
+	params[2].type = MIG_PARAM_ID;
+	params[2].u64 = pick->id;
+	params[3].type = MIG_PARAM_ID;
+	params[3].u64 = pick->keep;
+	if (mig_execute(mig, copy, params, pick->merged ? 4 : 3) == -1)
 		return (-1);
 	copied = (uint64_t)mysql_stmt_affected_rows(copy);
-	if (copied == 0 && merged_into != 0)
+	if (copied == 0 && pick->merged)
 		return (0);
 	if (mig_execute(mig, del, &params[2], 1) == -1)
 		return (-1);
 	deleted = (uint64_t)mysql_stmt_affected_rows(del);
 	if (copied != 1 || deleted != 1)
-		return (mig_fail(mig, 0, "row %llu: copied %llu, deleted %llu; "
-		    "rolled back", (unsigned long long)id,
+		return (mig_fail(mig, 0, "row %s: copied %llu, deleted %llu; "
+		    "rolled back", mig_id_text(mig, pick->id, idtext,
+		    sizeof(idtext)),
 		    (unsigned long long)copied, (unsigned long long)deleted));
 	*moved = 1;
 	return (0);
 }
-
-struct mig_pick {
-	uint64_t	 id;
-	uint64_t	 keep;		/* merged into; 0 for a refused row */
-	const char	*reason;
-};
 
 /* Move a batch of picked rows in one transaction; *moved counts them. */
 static int
@@ -120,15 +130,14 @@ mig_move_batch(struct mig *mig, struct mig_pick *picks, size_t n,
 	if (mig_audit_ensure(mig) == -1)
 		return (-1);
 	/* A batch is all duplicates or all refused rows. */
-	if ((copy = mig_prepare(mig, picks[0].keep ? Q_MOVE_DUP :
+	if ((copy = mig_prepare(mig, picks[0].merged ? Q_MOVE_DUP :
 	    Q_MOVE_COPY)) == NULL ||
 	    (del = mig_prepare(mig, Q_MOVE_DELETE)) == NULL)
 		goto out;
 	if (mig_begin(mig) == -1)
 		goto out;
 	for (i = 0; i < n; i++) {
-		if (mig_move(mig, copy, del, picks[i].id, picks[i].keep,
-		    picks[i].reason, &one) == -1) {
+		if (mig_move(mig, copy, del, &picks[i], &one) == -1) {
 			db_rollback(mig->db);
 			goto out;
 		}
@@ -198,7 +207,7 @@ mig_quarantine_all(struct mig *mig)
 		}
 		memset(result, 0, sizeof(result));
 		result[0].buffer_type = MYSQL_TYPE_LONGLONG;
-		result[0].is_unsigned = 1;
+		result[0].is_unsigned = !mig->id_signed;
 		result[0].buffer = &id;
 		result[1].buffer_type = MYSQL_TYPE_STRING;
 		result[1].buffer = openid;
@@ -227,6 +236,7 @@ mig_quarantine_all(struct mig *mig)
 				why = "refused:password_null";
 			picks[n].id = id;
 			picks[n].keep = 0;
+			picks[n].merged = 0;
 			picks[n].reason = why;
 			n++;
 		}
@@ -296,7 +306,7 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 		return (-1);
 	memset(result, 0, sizeof(result));
 	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
-	result[0].is_unsigned = 1;
+	result[0].is_unsigned = !mig->id_signed;
 	result[0].buffer = &id;
 	result[1].buffer_type = MYSQL_TYPE_STRING;
 	result[1].buffer = openid;
@@ -322,6 +332,7 @@ mig_dup_scan(struct mig *mig, struct mig_pick **pairs, size_t *npairs)
 			}
 			(*pairs)[*npairs].id = id;
 			(*pairs)[*npairs].keep = keep;
+			(*pairs)[*npairs].merged = 1;
 			(*pairs)[*npairs].reason = "duplicate";
 			(*npairs)++;
 			continue;

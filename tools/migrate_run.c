@@ -8,9 +8,11 @@
  * there yet has not been built. So a run killed at any point is resumed
  * by running it again, and a run after success finds nothing to do.
  *
- * Order: hash, quarantine the rows regonce would refuse, merge duplicates,
- * convert openid to ascii_bin, build the UNIQUE index online, drop the
- * clear-text column, hash the audit table, then account for every row.
+ * Order: refuse a table that foreign keys reference (before any change,
+ * --dry-run too), hash, quarantine the rows regonce would refuse, merge
+ * duplicates, convert openid to ascii_bin, build the UNIQUE index
+ * online, drop the clear-text column, hash the audit table, then account
+ * for every row.
  * Each batch is one short transaction at READ COMMITTED (no gap locks, so
  * the old endpoint's INSERTs never wait on us); argon2 runs before the
  * transaction opens, never inside it.
@@ -112,6 +114,18 @@ static const char DDL_DROP_CLEAR[] =
 static const char DDL_AUDIT_DROP_CLEAR[] =
     "ALTER TABLE {A} DROP COLUMN `password`{W}";
 
+/* The foreign keys of any table (any database) that reference ours. */
+static const char Q_FOREIGN_KEYS[] =
+    "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.COLUMN_NAME, k.CONSTRAINT_NAME, "
+    "r.DELETE_RULE FROM information_schema.KEY_COLUMN_USAGE k "
+    "JOIN information_schema.REFERENTIAL_CONSTRAINTS r "
+    "ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA "
+    "AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME "
+    "AND r.TABLE_NAME = k.TABLE_NAME "
+    "WHERE k.REFERENCED_TABLE_SCHEMA = ? AND k.REFERENCED_TABLE_NAME = ? "
+    "ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, "
+    "k.ORDINAL_POSITION";
+
 /* A one-parameter count about a table name (information_schema). */
 static int
 mig_count_named(struct mig *mig, const char *tmpl, const char *name,
@@ -158,6 +172,81 @@ mig_inspect(struct mig *mig)
 		return (-1);
 	mig->st.unique_index = n > 0;
 	return (0);
+}
+
+/*
+ * Moving a duplicate or refused row deletes it from the table: a child
+ * row ON DELETE CASCADE would go with it, SET NULL would lose its link,
+ * RESTRICT would fail half-way. Which kept row a child belongs to is the
+ * operator's call, so a table that any foreign key references is refused
+ * (exit 4), every constraint named, before anything changes.
+ */
+static int
+mig_foreign_keys(struct mig *mig)
+{
+	MYSQL_STMT		*stmt;
+	MYSQL_BIND		 result[5];
+	struct mig_param	 params[2];
+	char			 col[5][MIG_IDENT_MAX * 4 + 1];
+	unsigned long		 len[5];
+	size_t			 used;
+	unsigned int		 i, found = 0;
+	int			 fetched, rc = -1;
+
+	memset(params, 0, sizeof(params));
+	params[0].type = params[1].type = MIG_PARAM_STR;
+	params[0].str = mig->cfg.db_name;
+	params[0].len = strlen(mig->cfg.db_name);
+	params[1].str = mig->args.table;
+	params[1].len = strlen(mig->args.table);
+	if ((stmt = mig_prepare(mig, Q_FOREIGN_KEYS)) == NULL)
+		return (-1);
+	memset(result, 0, sizeof(result));
+	for (i = 0; i < 5; i++) {
+		result[i].buffer_type = MYSQL_TYPE_STRING;
+		result[i].buffer = col[i];
+		result[i].buffer_length = sizeof(col[i]) - 1;
+		result[i].length = &len[i];
+	}
+	if (mig_execute(mig, stmt, params, 2) == -1)
+		goto out;
+	if (mysql_stmt_bind_result(stmt, result) != 0 ||
+	    mysql_stmt_store_result(stmt) != 0) {
+		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
+		    mysql_stmt_error(stmt));
+		goto out;
+	}
+	used = (size_t)snprintf(mig->err, sizeof(mig->err), "refused: foreign "
+	    "keys reference %s, and merging or quarantining a row deletes "
+	    "it (its child rows would go too):", mig->args.table);
+	while ((fetched = mysql_stmt_fetch(stmt)) == 0) {
+		for (i = 0; i < 5; i++)
+			col[i][len[i] < sizeof(col[i]) ? len[i] : 0] = '\0';
+		if (used < sizeof(mig->err))
+			used += (size_t)snprintf(mig->err + used,
+			    sizeof(mig->err) - used, "%s %s%s%s.%s (constraint "
+			    "%s, ON DELETE %s)", found ? "," : "",
+			    strcmp(col[0], mig->cfg.db_name) == 0 ? "" : col[0],
+			    strcmp(col[0], mig->cfg.db_name) == 0 ? "" : ".",
+			    col[1], col[2], col[3], col[4]);
+		found++;
+	}
+	if (mig_fetched(mig, stmt, fetched) == -1)
+		goto out;
+	if (found == 0) {
+		mig->err[0] = '\0';
+		rc = 0;
+		goto out;
+	}
+	if (used < sizeof(mig->err))
+		snprintf(mig->err + used, sizeof(mig->err) - used, ". Nothing "
+		    "was changed. Re-point those rows to the row you keep, or "
+		    "drop the constraints, then run again: see "
+		    "regonce-migrate(1), FOREIGN KEYS");
+	mig->err_no = 0;
+	mig->refuse = 1;
+out:
+	return (mig_done(stmt, rc));
 }
 
 /* Is this error one a DDL retry can get past (rows arrived, a lock)? */
@@ -416,7 +505,8 @@ mig_run(struct mig *mig)
 	memcpy(mig->audit, mig->args.table, strlen(mig->args.table));
 	memcpy(mig->audit + strlen(mig->args.table), MIG_AUDIT_SUFFIX,
 	    sizeof(MIG_AUDIT_SUFFIX));
-	if (mig_inspect(mig) == -1 || mig_census(mig) == -1)
+	if (mig_inspect(mig) == -1 || mig_foreign_keys(mig) == -1 ||
+	    mig_census(mig) == -1)
 		return (-1);
 	mig->inspected = 1;
 	mig->first_shape = mig->shape;

@@ -277,9 +277,11 @@ mig_execute(struct mig *mig, MYSQL_STMT *stmt, struct mig_param *params,
 	for (i = 0; i < n; i++) {
 		if (params[i].type == MIG_PARAM_NULL) {
 			binds[i].buffer_type = MYSQL_TYPE_NULL;
-		} else if (params[i].type == MIG_PARAM_U64) {
+		} else if (params[i].type == MIG_PARAM_U64 ||
+		    params[i].type == MIG_PARAM_ID) {
 			binds[i].buffer_type = MYSQL_TYPE_LONGLONG;
-			binds[i].is_unsigned = 1;
+			binds[i].is_unsigned = params[i].type == MIG_PARAM_U64 ||
+			    !mig->id_signed;
 			binds[i].buffer = &params[i].u64;
 		} else {
 			params[i].len_out = (unsigned long)params[i].len;
@@ -313,14 +315,22 @@ mig_exec(struct mig *mig, const char *tmpl, struct mig_param *params,
 	return (rc);
 }
 
-/* The end of a fetch loop: 0 if the rows ran out, else -1 (recorded). */
+/*
+ * The end of a fetch loop: 0 if the rows ran out, else -1 (recorded).
+ * MYSQL_DATA_TRUNCATED is no server error: mysql_stmt_error() is empty
+ * then (a negative id fetched as unsigned once failed with no text).
+ */
 int
 mig_fetched(struct mig *mig, MYSQL_STMT *stmt, int fetched)
 {
 	if (fetched == MYSQL_NO_DATA)
 		return (0);
+	if (fetched == MYSQL_DATA_TRUNCATED)
+		return (mig_fail(mig, 0, "a fetched value does not fit its "
+		    "buffer (truncated)"));
 	return (mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-	    mysql_stmt_error(stmt)));
+	    mysql_stmt_error(stmt)[0] != '\0' ? mysql_stmt_error(stmt) :
+	    "fetch failed without an error text"));
 }
 
 /* Free a statement's rows and close it; rc passes through. */
@@ -389,7 +399,7 @@ mig_ids(struct mig *mig, const char *tmpl, uint64_t **ids, size_t *count)
 		return (-1);
 	memset(&result, 0, sizeof(result));
 	result.buffer_type = MYSQL_TYPE_LONGLONG;
-	result.is_unsigned = 1;
+	result.is_unsigned = !mig->id_signed;
 	result.buffer = &value;
 	if (mig_execute(mig, stmt, NULL, 0) == -1)
 		goto out;
@@ -410,6 +420,8 @@ mig_ids(struct mig *mig, const char *tmpl, uint64_t **ids, size_t *count)
 		(*ids)[(*count)++] = value;
 	}
 	rc = mig_fetched(mig, stmt, fetched);
+	/* SQL's order is signed for a signed column; bsearch needs ours. */
+	qsort(*ids, *count, sizeof(**ids), mig_cmp_u64);
 out:
 	return (mig_done(stmt, rc));
 }
@@ -428,8 +440,8 @@ mig_begin(struct mig *mig)
 }
 
 static const char Q_COLUMNS[] =
-    "SELECT COLUMN_NAME, COALESCE(COLLATION_NAME, ''), IS_NULLABLE "
-    "FROM information_schema.COLUMNS "
+    "SELECT COLUMN_NAME, COALESCE(COLLATION_NAME, ''), IS_NULLABLE, "
+    "COLUMN_TYPE NOT LIKE '%unsigned%' FROM information_schema.COLUMNS "
     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? "
     "ORDER BY ORDINAL_POSITION";
 
@@ -438,9 +450,10 @@ int
 mig_columns(struct mig *mig, const char *table, int is_audit)
 {
 	MYSQL_STMT		*stmt;
-	MYSQL_BIND		 result[3];
+	MYSQL_BIND		 result[4];
 	struct mig_param	 param = { MIG_PARAM_STR, 0, table, strlen(table),
 				     0 };
+	long long		 is_signed = 0;
 	char			 name[MIG_IDENT_MAX + 2], coll[MIG_IDENT_MAX + 2];
 	char			 nullable[8];
 	unsigned long		 name_len, coll_len, null_len;
@@ -463,6 +476,8 @@ mig_columns(struct mig *mig, const char *table, int is_audit)
 	result[2].buffer = nullable;
 	result[2].buffer_length = sizeof(nullable);
 	result[2].length = &null_len;
+	result[3].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[3].buffer = &is_signed;
 	if (mig_execute(mig, stmt, &param, 1) == -1)
 		goto out;
 	if (mysql_stmt_bind_result(stmt, result) != 0) {
@@ -503,8 +518,10 @@ mig_columns(struct mig *mig, const char *table, int is_audit)
 		}
 		used += (size_t)snprintf(mig->cols + used,
 		    sizeof(mig->cols) - used, "%s`%s`", used ? ", " : "", name);
-		if (strcmp(name, "id") == 0)
+		if (strcmp(name, "id") == 0) {
 			has_id = 1;
+			mig->id_signed = is_signed != 0;
+		}
 		else if (strcmp(name, "openid") == 0) {
 			has_openid = 1;
 			mig->openid_ok = strcmp(coll, "ascii_bin") == 0 &&
@@ -544,4 +561,15 @@ mig_cmp_u64(const void *a, const void *b)
 	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return (x < y ? -1 : x > y);
+}
+
+/* An id as text, signed when the column is. */
+const char *
+mig_id_text(const struct mig *mig, uint64_t id, char *buf, size_t len)
+{
+	if (mig->id_signed)
+		snprintf(buf, len, "%lld", (long long)(int64_t)id);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)id);
+	return (buf);
 }
