@@ -225,7 +225,7 @@ mig_foreign_keys(struct mig *mig)
 		if (used < sizeof(mig->err))
 			used += (size_t)snprintf(mig->err + used,
 			    sizeof(mig->err) - used, "%s %s%s%s.%s (constraint "
-			    "%s, ON DELETE %s)", found ? "," : "",
+			    "%s, on delete: %s)", found ? "," : "",
 			    strcmp(col[0], mig->cfg.db_name) == 0 ? "" : col[0],
 			    strcmp(col[0], mig->cfg.db_name) == 0 ? "" : ".",
 			    col[1], col[2], col[3], col[4]);
