@@ -136,6 +136,7 @@ struct mig_param {
 };
 
 struct st_mysql_stmt;
+struct st_mysql_bind;
 
 /*
  * The files call in one direction only: migrate.c -> migrate_args.c,
@@ -171,6 +172,8 @@ int		 mig_fail(struct mig *, unsigned int, const char *, ...)
 struct st_mysql_stmt *mig_prepare(struct mig *, const char *);
 int		 mig_execute(struct mig *, struct st_mysql_stmt *,
 		     struct mig_param *, unsigned int);
+int		 mig_query_rows(struct mig *, struct st_mysql_stmt *,
+		     struct mig_param *, unsigned int, struct st_mysql_bind *);
 int		 mig_exec(struct mig *, const char *, struct mig_param *,
 		     unsigned int, uint64_t *);
 int		 mig_value(struct mig *, const char *, struct mig_param *,

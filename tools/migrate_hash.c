@@ -96,14 +96,8 @@ mig_hash_fetch(struct mig *mig, int started, uint64_t after,
 	result[1].buffer = buf;
 	result[1].buffer_length = MIG_PW_MAX;
 	result[1].length = &len;
-	if (mig_execute(mig, stmt, params, 3) == -1)
+	if (mig_query_rows(mig, stmt, params, 3, result) == -1)
 		goto out;
-	if (mysql_stmt_bind_result(stmt, result) != 0 ||
-	    mysql_stmt_store_result(stmt) != 0) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
 	while ((fetched = mysql_stmt_fetch(stmt)) == 0 ||
 	    fetched == MYSQL_DATA_TRUNCATED) {
 		if (fetched == MYSQL_DATA_TRUNCATED) {

@@ -217,12 +217,7 @@ mig_quarantine_all(struct mig *mig)
 		result[2].buffer_type = MYSQL_TYPE_LONGLONG;
 		result[2].buffer = &no_password;
 		n = 0;
-		if (mig_execute(mig, stmt, &limit, 1) == -1 ||
-		    mysql_stmt_bind_result(stmt, result) != 0 ||
-		    mysql_stmt_store_result(stmt) != 0) {
-			if (mig->err_no == 0)
-				mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-				    mysql_stmt_error(stmt));
+		if (mig_query_rows(mig, stmt, &limit, 1, result) == -1) {
 			mysql_stmt_close(stmt);
 			rc = -1;
 			break;

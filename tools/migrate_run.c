@@ -208,14 +208,8 @@ mig_foreign_keys(struct mig *mig)
 		result[i].buffer_length = sizeof(col[i]) - 1;
 		result[i].length = &len[i];
 	}
-	if (mig_execute(mig, stmt, params, 2) == -1)
+	if (mig_query_rows(mig, stmt, params, 2, result) == -1)
 		goto out;
-	if (mysql_stmt_bind_result(stmt, result) != 0 ||
-	    mysql_stmt_store_result(stmt) != 0) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
 	used = (size_t)snprintf(mig->err, sizeof(mig->err), "refused: foreign "
 	    "keys reference %s, and merging or quarantining a row deletes "
 	    "it (its child rows would go too):", mig->args.table);

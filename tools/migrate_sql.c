@@ -47,6 +47,20 @@ mig_append(char *out, size_t outlen, size_t *used, const char *text,
 	return (0);
 }
 
+/* Run a prepared SELECT and hold its rows client-side, read into result. */
+int
+mig_query_rows(struct mig *mig, MYSQL_STMT *stmt, struct mig_param *params,
+    unsigned int n, MYSQL_BIND *result)
+{
+	if (mig_execute(mig, stmt, params, n) == -1)
+		return (-1);
+	if (mysql_stmt_bind_result(stmt, result) != 0 ||
+	    mysql_stmt_store_result(stmt) != 0)
+		return (mig_fail(mig, mysql_stmt_errno(stmt), "%s",
+		    mysql_stmt_error(stmt)));
+	return (0);
+}
+
 /* Append a checked identifier in backticks. */
 static int
 mig_append_ident(char *out, size_t outlen, size_t *used, const char *name)
@@ -401,14 +415,8 @@ mig_ids(struct mig *mig, const char *tmpl, uint64_t **ids, size_t *count)
 	result.buffer_type = MYSQL_TYPE_LONGLONG;
 	result.is_unsigned = !mig->id_signed;
 	result.buffer = &value;
-	if (mig_execute(mig, stmt, NULL, 0) == -1)
+	if (mig_query_rows(mig, stmt, NULL, 0, &result) == -1)
 		goto out;
-	if (mysql_stmt_bind_result(stmt, &result) != 0 ||
-	    mysql_stmt_store_result(stmt) != 0) {
-		mig_fail(mig, mysql_stmt_errno(stmt), "%s",
-		    mysql_stmt_error(stmt));
-		goto out;
-	}
 	while ((fetched = mysql_stmt_fetch(stmt)) == 0) {
 		if (*count == cap) {
 			cap *= 2;
