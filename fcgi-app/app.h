@@ -58,6 +58,7 @@ struct config {
 	enum idem_mode	 idempotency;
 	unsigned int	 idempotency_ttl_s;
 	char		 metrics_file[PATH_MAX];	/* "": metrics off */
+	unsigned int	 fcgi_read_timeout_ms;	/* a stalled web server */
 #ifdef REGONCE_TEST_BUILD
 	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
 	int		 db_repeatable_read;

@@ -105,6 +105,8 @@ static const struct config_key config_keys[] = {
 				    "optional") },
 	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
 	{ "metrics_file",	 STR(metrics_file, "") },
+	{ "fcgi_read_timeout_ms", NUM(fcgi_read_timeout_ms, 100, 3600000,
+				    "5000") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },

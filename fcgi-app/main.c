@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -196,6 +198,39 @@ main_finish(FCGX_Request *req)
 	FCGX_Finish_r(req);
 }
 
+/*
+ * The worker accepts each connection itself, so that it can give it a
+ * read timeout (fcgi_read_timeout_ms) before libfcgi reads a byte: a web
+ * server that stalls mid-record would otherwise hold the worker for good.
+ * (A timeout set on the listening socket does not reach the sockets
+ * accept() returns for AF_UNIX; Linux copies it for TCP only.)
+ * FCGX_Accept_r then reads the request from req->ipcFd; keepConnection
+ * stops it from closing that fd first. A connection kept alive by the
+ * web server (FCGI_KEEP_CONN) is read again, under the same timeout.
+ * Returns 0, or a negative errno.
+ */
+static int
+main_accept(FCGX_Request *req, unsigned int timeout_ms)
+{
+	struct timeval	tv;
+	int		fd;
+
+	if (req->ipcFd >= 0)
+		return (0);
+	if ((fd = accept(0, NULL, NULL)) == -1)
+		return (-errno);
+	tv.tv_sec = (time_t)(timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
+		log_error("setsockopt(SO_RCVTIMEO): %s", strerror(errno));
+		close(fd);
+		return (-EPROTO);
+	}
+	req->ipcFd = fd;
+	req->keepConnection = 1;
+	return (0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -272,7 +307,8 @@ main(int argc, char *argv[])
 	if (FCGX_Init() != 0)
 		fatalx("FCGX_Init failed");
 	main_signals(&stop_set);
-	if (FCGX_InitRequest(&req, 0, 0) != 0)
+	/* No listening socket for libfcgi: main_accept() accepts (above). */
+	if (FCGX_InitRequest(&req, -1, 0) != 0)
 		fatalx("FCGX_InitRequest failed");
 
 	/* Off (logged) if the file cannot be used: not worth refusing to serve. */
@@ -294,8 +330,22 @@ main(int argc, char *argv[])
 		sigprocmask(SIG_UNBLOCK, &stop_set, NULL);
 		if (stop_requested)
 			break;
-		rc = FCGX_Accept_r(&req);
+		if ((rc = main_accept(&req, cfg.fcgi_read_timeout_ms)) == 0)
+			rc = FCGX_Accept_r(&req);
 		sigprocmask(SIG_BLOCK, &stop_set, NULL);
+		/*
+		 * A connection that broke, stalled past the timeout or sent a
+		 * bad record before its request was whole: libfcgi closed it
+		 * and, having no listening socket, says EBADF. A signal or a
+		 * client gone before accept: go round too.
+		 */
+		if (rc == -EBADF || rc == -EINTR || rc == -ECONNABORTED ||
+		    rc == -EPROTO) {
+			if (rc == -EBADF)
+				log_info("dropped a FastCGI connection before "
+				    "its request was whole");
+			continue;
+		}
 		/* Accept_r returns a negative errno, not only -1. */
 		if (rc < 0) {
 			if (!stop_requested)
