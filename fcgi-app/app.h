@@ -233,12 +233,11 @@ struct db_idem {
 	size_t		 body_len;
 };
 
-enum db_status	 db_idem_find(struct db *, const unsigned char *, unsigned int,
+enum db_status	 db_idem_find(struct db *, const unsigned char *,
 		     struct db_idem *, int *);
 enum db_status	 db_idem_store(struct db *, const unsigned char *,
 		     const struct db_idem *, int, unsigned int);
-enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned int,
-		     unsigned long *);
+enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned long *);
 
 /* register.c */
 
@@ -301,7 +300,7 @@ const char	*reg_result_name(enum reg_result);
 
 enum idem_verdict {
 	IDEM_NEW,	/* no answer stored: run, and store it */
-	IDEM_EXPIRED,	/* one past idempotency_ttl_s: run, and replace it */
+	IDEM_EXPIRED,	/* one past its expires_at: run, and replace it */
 	IDEM_REPLAY,	/* same fingerprint: answer what is stored */
 	IDEM_REUSED,	/* another fingerprint: refuse */
 	IDEM_IN_USE	/* a request with this key holds its lock */

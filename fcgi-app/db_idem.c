@@ -2,7 +2,9 @@
  * The Idempotency-Key statements: a key's stored answer, storing one in
  * the open transaction, and the purge of expired ones. Prepared on first
  * use, so a worker whose database lacks sql/002_idempotency_keys.sql
- * still serves requests without a key.
+ * still serves requests without a key. Each row carries its own expiry
+ * (sql/003), set from the storing pool's TTL: pools with other TTLs
+ * sharing the database never expire each other's answers.
  */
 #include "config.h"
 
@@ -13,18 +15,17 @@
 
 static const char *const db_idem_sql[] = {
 	[STMT_IDEM_FIND] =
-	    "SELECT fingerprint, status, body, "
-	    "created_at < NOW() - INTERVAL ? SECOND "
+	    "SELECT fingerprint, status, body, expires_at < NOW() "
 	    "FROM idempotency_keys WHERE key_hash = ?",
 	[STMT_IDEM_EXPIRE] =
 	    "DELETE FROM idempotency_keys WHERE key_hash = ? "
-	    "AND created_at < NOW() - INTERVAL ? SECOND",
+	    "AND expires_at < NOW()",
 	[STMT_IDEM_STORE] =
-	    "INSERT INTO idempotency_keys (key_hash, fingerprint, status, body) "
-	    "VALUES (?, ?, ?, ?)",
+	    "INSERT INTO idempotency_keys "
+	    "(key_hash, fingerprint, status, body, expires_at) "
+	    "VALUES (?, ?, ?, ?, NOW() + INTERVAL ? SECOND)",
 	[STMT_IDEM_PURGE] =
-	    "DELETE FROM idempotency_keys "
-	    "WHERE created_at < NOW() - INTERVAL ? SECOND LIMIT ?",
+	    "DELETE FROM idempotency_keys WHERE expires_at < NOW() LIMIT ?",
 };
 
 /* Run one of this file's statements. */
@@ -36,14 +37,14 @@ db_idem_execute(struct db *db, enum db_stmt_id id, MYSQL_BIND *params)
 
 /*
  * The stored answer of an Idempotency-Key (by the SHA-256 of the key):
- * *found 0 (none), 1 (this answer), or 2 (one older than ttl_s: expired,
- * to be replaced).
+ * *found 0 (none), 1 (this answer), or 2 (one past its expires_at:
+ * expired, to be replaced).
  */
 enum db_status
 db_idem_find(struct db *db, const unsigned char *key_hash,
-    unsigned int ttl_s, struct db_idem *row, int *found)
+    struct db_idem *row, int *found)
 {
-	MYSQL_BIND	 params[2], result[4];
+	MYSQL_BIND	 params[1], result[4];
 	unsigned long	 key_len, fp_len = 0, body_len = 0;
 	long long	 expired = 0;
 	enum db_status	 st;
@@ -52,8 +53,7 @@ db_idem_find(struct db *db, const unsigned char *key_hash,
 	*found = 0;
 	memset(row, 0, sizeof(*row));
 	memset(params, 0, sizeof(params));
-	db_bind_uint(&params[0], &ttl_s);
-	db_bind_bytes(&params[1], key_hash, DB_HASH_BYTES, &key_len);
+	db_bind_bytes(&params[0], key_hash, DB_HASH_BYTES, &key_len);
 	if ((st = db_idem_execute(db, STMT_IDEM_FIND, params)) != DB_OK)
 		return (st);
 	memset(result, 0, sizeof(result));
@@ -81,15 +81,15 @@ db_idem_find(struct db *db, const unsigned char *key_hash,
 }
 
 /*
- * Store an answer under its key, in whatever transaction is open. With
- * expired, the key's old answer (past ttl_s) goes first: keys are
- * reusable after expiry.
+ * Store an answer under its key, in whatever transaction is open, to
+ * expire ttl_s from now. With expired, the key's old answer (past its
+ * expires_at) goes first: keys are reusable after expiry.
  */
 enum db_status
 db_idem_store(struct db *db, const unsigned char *key_hash,
     const struct db_idem *row, int expired, unsigned int ttl_s)
 {
-	MYSQL_BIND	 params[4];
+	MYSQL_BIND	 params[5];
 	unsigned long	 lens[4];
 	unsigned int	 status = row->status;
 	enum db_status	 st;
@@ -97,7 +97,6 @@ db_idem_store(struct db *db, const unsigned char *key_hash,
 	memset(params, 0, sizeof(params));
 	if (expired) {
 		db_bind_bytes(&params[0], key_hash, DB_HASH_BYTES, &lens[0]);
-		db_bind_uint(&params[1], &ttl_s);
 		if ((st = db_idem_execute(db, STMT_IDEM_EXPIRE, params)) != DB_OK)
 			return (st);
 		memset(params, 0, sizeof(params));
@@ -106,21 +105,23 @@ db_idem_store(struct db *db, const unsigned char *key_hash,
 	db_bind_bytes(&params[1], row->fingerprint, DB_HASH_BYTES, &lens[1]);
 	db_bind_uint(&params[2], &status);
 	db_bind_bytes(&params[3], row->body, row->body_len, &lens[3]);
+	db_bind_uint(&params[4], &ttl_s);
 	return (db_idem_execute(db, STMT_IDEM_STORE, params));
 }
 
-/* Delete up to limit answers older than ttl_s; *deleted says how many. */
+/*
+ * Delete up to limit answers past their own expires_at, whichever pool
+ * stored them; *deleted says how many.
+ */
 enum db_status
-db_idem_purge(struct db *db, unsigned int ttl_s, unsigned int limit,
-    unsigned long *deleted)
+db_idem_purge(struct db *db, unsigned int limit, unsigned long *deleted)
 {
-	MYSQL_BIND	 params[2];
+	MYSQL_BIND	 params[1];
 	enum db_status	 st;
 
 	*deleted = 0;
 	memset(params, 0, sizeof(params));
-	db_bind_uint(&params[0], &ttl_s);
-	db_bind_uint(&params[1], &limit);
+	db_bind_uint(&params[0], &limit);
 	if ((st = db_idem_execute(db, STMT_IDEM_PURGE, params)) != DB_OK)
 		return (st);
 	*deleted = (unsigned long)mysql_stmt_affected_rows(

@@ -35,6 +35,7 @@ idem_begin(struct db *db, const struct config *cfg,
 	enum db_status		st;
 	int			found;
 
+	(void)cfg;	/* the row's own expires_at says when it expires */
 	hold->locked = hold->expired = 0;
 	if (db_lock_name(db, IDEM_LOCK_PREFIX, "idempotency_keys",
 	    idem->key_hash, DB_HASH_BYTES, hold->lock,
@@ -51,8 +52,8 @@ idem_begin(struct db *db, const struct config *cfg,
 		    "running";
 		return (DB_OK);
 	}
-	if ((st = db_idem_find(db, idem->key_hash, cfg->idempotency_ttl_s,
-	    &out->stored, &found)) != DB_OK) {
+	if ((st = db_idem_find(db, idem->key_hash, &out->stored,
+	    &found)) != DB_OK) {
 		/* No verdict: the lock goes now (with the session if lost). */
 		if (db_connected(db))
 			db_release_lock(db, DB_TXN_NONE, hold->lock, &answer);
@@ -121,8 +122,9 @@ idem_end(struct db *db, const struct config *cfg,
 }
 
 /*
- * Delete answers past idempotency_ttl_s, a small batch at a time: a
- * short autocommit DELETE on the created_at index, between requests.
+ * Delete answers past their own expires_at (each pool's TTL, set when
+ * stored), a small batch at a time: a short autocommit DELETE on the
+ * expires_at index, between requests.
  */
 void
 idem_purge(struct db *db, const struct config *cfg)
@@ -131,8 +133,7 @@ idem_purge(struct db *db, const struct config *cfg)
 
 	if (cfg->idempotency == IDEM_MODE_OFF || !db_connected(db))
 		return;
-	if (db_idem_purge(db, cfg->idempotency_ttl_s, IDEM_PURGE_BATCH,
-	    &deleted) != DB_OK)
+	if (db_idem_purge(db, IDEM_PURGE_BATCH, &deleted) != DB_OK)
 		log_warn("purging expired Idempotency-Keys: error %u: %s",
 		    db_errno(db), db_error(db));
 	else if (deleted > 0)

@@ -34,6 +34,7 @@ ok $status "make install DESTDIR=... (prefix $prefix, sysconfdir $sysconfdir)"
 want="$sbindir/regonce $sbindir/regonce-spawn
 $docdir/examples/regonce.conf.example $docdir/examples/regonce.logrotate
 $pkgdatadir/sql/001_users.sql $pkgdatadir/sql/002_idempotency_keys.sql
+$pkgdatadir/sql/003_idempotency_expiry.sql
 $pkgdatadir/nginx-regonce.conf $pkgdatadir/apache-regonce.conf
 $mandir/man8/regonce.8 $mandir/man8/regonce-spawn.8
 $mandir/man5/regonce.conf.5 $docdir/LICENSE $docdir/NEWS"

@@ -174,11 +174,10 @@ static struct db_idem	saved_answer;
 
 enum db_status
 db_idem_find(struct db *db, const unsigned char *key_hash,
-    unsigned int ttl_s, struct db_idem *row, int *found)
+    struct db_idem *row, int *found)
 {
 	(void)db;
 	(void)key_hash;
-	(void)ttl_s;
 	*found = mock_type(int);
 	*row = stored_answer;
 	return (scripted(mock_type(enum db_status)));
@@ -198,11 +197,9 @@ db_idem_store(struct db *db, const unsigned char *key_hash,
 }
 
 enum db_status
-db_idem_purge(struct db *db, unsigned int ttl_s, unsigned int limit,
-    unsigned long *deleted)
+db_idem_purge(struct db *db, unsigned int limit, unsigned long *deleted)
 {
 	(void)db;
-	(void)ttl_s;
 	(void)limit;
 	*deleted = 0;
 	return (DB_OK);
