@@ -57,6 +57,7 @@ struct config {
 	char		 log_file[PATH_MAX];
 	enum idem_mode	 idempotency;
 	unsigned int	 idempotency_ttl_s;
+	char		 fingerprint_key_file[PATH_MAX];	/* HMAC key */
 	char		 metrics_file[PATH_MAX];	/* "": metrics off */
 	unsigned int	 fcgi_read_timeout_ms;	/* a stalled web server */
 #ifdef REGONCE_TEST_BUILD
@@ -410,6 +411,11 @@ void		 req_wipe_password(struct json_object *);
 int		 req_key_header(char **, const char **);
 int		 req_idem_key(const char *, char *, size_t *);
 int		 req_key_hash(const char *, unsigned char *);
+#define REQ_FP_KEY_MIN	32	/* bytes: HMAC-SHA-256's own size */
+#define REQ_FP_KEY_MAX	1024
+
+int		 req_fingerprint_key_set(const void *, size_t);
+int		 req_fingerprint_key_load(const char *, char *, size_t);
 int		 req_fingerprint(const struct req_head *, const char *, size_t,
 		     unsigned char *);
 

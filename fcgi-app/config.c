@@ -104,6 +104,8 @@ static const struct config_key config_keys[] = {
 	{ "idempotency",	 ONE_OF(idempotency, idem_mode_names,
 				    "optional") },
 	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
+	{ "fingerprint_key_file", STR(fingerprint_key_file,
+				    "/etc/regonce/fingerprint.key") },
 	{ "metrics_file",	 STR(metrics_file, "") },
 	{ "fcgi_read_timeout_ms", NUM(fcgi_read_timeout_ms, 100, 3600000,
 				    "5000") },

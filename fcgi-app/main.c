@@ -300,6 +300,11 @@ main(int argc, char *argv[])
 		main_die("fd 0 is not a FastCGI listening socket; start me "
 		    "with spawn-fcgi (see regonce-spawn)");
 
+	/* The fingerprint's secret, read once and kept in memory only. */
+	if (cfg.idempotency != IDEM_MODE_OFF &&
+	    req_fingerprint_key_load(cfg.fingerprint_key_file, err,
+	    sizeof(err)) == -1)
+		main_die("%s (idempotency = off needs no key)", err);
 	log_open(cfg.log_file, cfg.log_level);
 #ifdef REGONCE_TEST_BUILD
 	test_build_warn(&cfg);

@@ -97,6 +97,12 @@ pool_start() {
 	shift 4
 	conf="$VAR/pools/$name.conf"
 	mkdir -p "$VAR/pools"
+	# The Idempotency-Key fingerprint's secret (HMAC key), one for all
+	# pools, readable by the workers' user alone.
+	if [ ! -s "$VAR/fingerprint.key" ]; then
+		(umask 077 && head -c 32 /dev/urandom >"$VAR/fingerprint.key")
+	fi
+	[ -z "$RUN_USER" ] || chown "$RUN_USER:$RUN_USER" "$VAR/fingerprint.key"
 	(umask 077 && cat >"$conf" <<-EOF
 		# written by ./stack for the pool '$name'
 		$(if [ -n "${POOL_DB_PORT:-}" ]; then
@@ -111,6 +117,7 @@ pool_start() {
 		strategy = $strategy
 		log_file = $VAR/log/regonce-$name.log
 		metrics_file = $VAR/run/metrics/$name.metrics
+		fingerprint_key_file = $VAR/fingerprint.key
 	EOF
 	for extra in "$@"; do echo "$extra" >>"$conf"; done
 	)

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <cmocka.h>
 #include <json-c/json.h>
@@ -328,6 +331,91 @@ test_idem_key(void **state)
 	assert_int_equal(req_idem_key(long_value, key, &len), -1);
 }
 
+/* Hex of a fingerprint, for comparing with a known answer. */
+static void
+hex32(const unsigned char *in, char *out)
+{
+	size_t	i;
+
+	for (i = 0; i < DB_HASH_BYTES; i++)
+		snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+/*
+ * The fingerprint is HMAC-SHA-256 under the secret key (known answer from
+ * Python's hmac), changes with the key, and is not the plain SHA-256 of
+ * method, path and body (issue 20 item 2: that is a dictionary oracle).
+ */
+static void
+test_fingerprint_keyed(void **state)
+{
+	static const char	 body[] =
+	    "{\"openid\":\"o\",\"username\":\"u\",\"password\":\"12345678\"}";
+	struct req_head		 head = { "POST", "/register", NULL, NULL };
+	unsigned char		 key[REQ_FP_KEY_MIN], fp_a[DB_HASH_BYTES],
+				 fp_b[DB_HASH_BYTES];
+	char			 hex[2 * DB_HASH_BYTES + 1];
+
+	(void)state;
+	/* No key yet: no fingerprint, never an unkeyed one. */
+	assert_int_equal(req_fingerprint(&head, body, sizeof(body) - 1,
+	    fp_a), -1);
+	memset(key, 'a', sizeof(key));
+	assert_int_equal(req_fingerprint_key_set(key, sizeof(key) - 1), -1);
+	assert_int_equal(req_fingerprint_key_set(key, sizeof(key)), 0);
+	assert_int_equal(req_fingerprint(&head, body, sizeof(body) - 1,
+	    fp_a), 0);
+	hex32(fp_a, hex);
+	assert_string_equal(hex,
+	    "4430c58a6ef2363368e79934fa8228120562b10a890954dd18b3d98936525a91");
+	/* The plain SHA-256 of the same bytes, which the old code stored. */
+	assert_string_not_equal(hex,
+	    "ca95bf2b5f7bbc9c538c67769c2dcdebac4bcc7e324a08fb5ce60a09e9806e52");
+	memset(key, 'b', sizeof(key));
+	assert_int_equal(req_fingerprint_key_set(key, sizeof(key)), 0);
+	assert_int_equal(req_fingerprint(&head, body, sizeof(body) - 1,
+	    fp_b), 0);
+	assert_memory_not_equal(fp_a, fp_b, DB_HASH_BYTES);
+}
+
+/* write_key MODE LEN: a key file of LEN bytes with MODE; its path. */
+static void
+write_key(char *path, mode_t mode, size_t len)
+{
+	unsigned char	buf[64];
+	int		fd;
+
+	memset(buf, 'k', sizeof(buf));
+	strcpy(path, "/tmp/test_request.key.XXXXXX");
+	assert_true((fd = mkstemp(path)) != -1);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/* The key file: the worker's own, closed to group and others, 32+ bytes. */
+static void
+test_fingerprint_key_load(void **state)
+{
+	char	path[64], err[256];
+
+	(void)state;
+	write_key(path, 0600, 32);
+	assert_int_equal(req_fingerprint_key_load(path, err, sizeof(err)), 0);
+	unlink(path);
+	write_key(path, 0640, 32);
+	assert_int_equal(req_fingerprint_key_load(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0640"));
+	unlink(path);
+	write_key(path, 0400, 31);
+	assert_int_equal(req_fingerprint_key_load(path, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "holds 31 bytes"));
+	unlink(path);
+	assert_int_equal(req_fingerprint_key_load("/nonexistent/key", err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+}
+
 /* The key header counted: absent, once, and twice (nginx's two params). */
 static void
 test_key_header(void **state)
@@ -421,6 +509,8 @@ main(void)
 		cmocka_unit_test(test_arrival),
 		cmocka_unit_test(test_idem_key),
 		cmocka_unit_test(test_key_header),
+		cmocka_unit_test(test_fingerprint_keyed),
+		cmocka_unit_test(test_fingerprint_key_load),
 		cmocka_unit_test(test_check_head_table),
 	};
 
