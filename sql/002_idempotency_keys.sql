@@ -3,7 +3,7 @@
 -- A request that carries a key has its answer (status and body bytes)
 -- stored here, in the same transaction as the user row when it creates
 -- one, so a retry with the same key gets the very same answer. Keys are
--- stored as their SHA-256; fingerprint is SHA-256 of method, path and
+-- stored as their SHA-256; fingerprint is an HMAC-SHA-256 of method, path and
 -- body, so a key reused with another body is refused (422), never
 -- answered with someone else's answer. Rows older than idempotency_ttl_s
 -- count as absent and are purged in small batches by the workers.
