@@ -215,6 +215,9 @@ const char	*db_lock_answer_name(enum db_lock_answer);
 
 /* db_compound.c */
 
+enum db_status	 db_lock_look(struct db *, const char *, unsigned int,
+		     const char *, size_t, enum db_lock_answer *,
+		     struct db_user *, int *);
 enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
 		     const char *, size_t, const char *, size_t, const char *,
 		     enum db_lock_answer *, struct db_user *, int *);
@@ -444,6 +447,7 @@ enum metric {
 	METRIC_DB_LOST,
 	METRIC_DB_ERROR,
 	METRIC_DB_ROUND_TRIPS,
+	METRIC_PASSWORD_HASHES,	/* argon2 hashes begun */
 	METRIC__COUNT
 };
 

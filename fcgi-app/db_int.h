@@ -20,7 +20,8 @@ enum db_stmt_id {
 	STMT_IDEM_EXPIRE,
 	STMT_IDEM_STORE,
 	STMT_IDEM_PURGE,
-	STMT_REGISTER,		/* db_compound.c */
+	STMT_LOCK_LOOK,		/* db_compound.c */
+	STMT_REGISTER,
 	STMT__COUNT
 };
 
