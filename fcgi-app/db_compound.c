@@ -80,16 +80,19 @@ static const char db_compound_sql[] =
     "END IF; "
     "END";
 
-/* Prepare the compound statements: a server that cannot says so now. */
+/*
+ * Prepare the compound statements: a server that cannot says so now, an
+ * error when they are needed (else strategy auto says its pick, db.c).
+ */
 enum db_status
-db_compound_prepare(struct db *db)
+db_compound_prepare(struct db *db, int needed)
 {
 	enum db_status	st;
 
 	st = db_prepare_stmt(db, STMT_LOCK_LOOK, db_lock_look_sql);
 	if (st == DB_OK)
 		st = db_prepare_stmt(db, STMT_REGISTER, db_compound_sql);
-	if (st != DB_OK && st != DB_LOST)
+	if (st != DB_OK && st != DB_LOST && needed)
 		log_error("the compound statement of named_lock_compound needs "
 		    "MariaDB 10.1.1 or later: error %u: %s", db->last_errno,
 		    db->last_error);

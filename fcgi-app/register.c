@@ -61,6 +61,7 @@ struct reg_ctx {
 	const struct reg_idem	*idem;		/* NULL: no Idempotency-Key */
 	struct idem_hold	 key;		/* the key's lock, if held */
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
+	enum reg_strategy	 used;		/* reg_plan()'s, for the log */
 };
 
 /* An attempt's open transaction: how it began, what ends with it. */
@@ -111,9 +112,23 @@ reg_store_new(const struct config *cfg)
 {
 	struct db	*db = db_new(cfg);
 
-	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND)
-		db_want_compound(db);
+	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND ||
+	    cfg->strategy == STRATEGY_AUTO)
+		db_want_compound(db, cfg->strategy != STRATEGY_AUTO);
 	return (db);
+}
+
+/*
+ * The strategy a connected store runs for an unkeyed request: auto's
+ * pick, or the configured one. For regonce -t and the log.
+ */
+enum reg_strategy
+reg_strategy_in_use(struct db *db, const struct config *cfg)
+{
+	if (cfg->strategy != STRATEGY_AUTO)
+		return (cfg->strategy);
+	return (db_compound_ready(db) ? STRATEGY_NAMED_LOCK_COMPOUND :
+	    STRATEGY_NAMED_LOCK);
 }
 
 /*
@@ -143,6 +158,7 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	ctx.deadline = deadline;
 	ctx.idem = idem;
 	ctx.trace.lock = LOCK_NOT_ASKED;
+	ctx.used = cfg->strategy;
 	/* Without a key, bad input touches nothing (keyed: reg_attempt). */
 	if (idem == NULL &&
 	    reg_validate(cfg, in, &out->field, &out->reason) == -1) {
@@ -216,13 +232,15 @@ reg_attempt(struct reg_ctx *ctx)
 	if (found)
 		return (reg_found(ctx, &user));
 
-	switch (reg_plan(ctx)) {
+	switch ((ctx->used = reg_plan(ctx))) {
 	case STRATEGY_NAMED_LOCK:
 		return (reg_named_lock(ctx));
 	case STRATEGY_NAMED_LOCK_COMPOUND:
 		return (reg_compound(ctx));
 	case STRATEGY_UNIQUE:
 		return (reg_unique(ctx));
+	case STRATEGY_AUTO:
+		break;	/* reg_plan() resolves it */
 #ifdef REGONCE_TEST_BUILD
 	case STRATEGY_NAIVE:
 		/* The original bug (tests only): unique's INSERT, after the
@@ -287,6 +305,10 @@ reg_reserve_ms(const struct reg_ctx *ctx)
 static enum reg_strategy
 reg_plan(const struct reg_ctx *ctx)
 {
+	/* auto: the compound where it was prepared (db.c says which). */
+	if (ctx->cfg->strategy == STRATEGY_AUTO)
+		return (ctx->idem == NULL && db_compound_ready(ctx->db) ?
+		    STRATEGY_NAMED_LOCK_COMPOUND : STRATEGY_NAMED_LOCK);
 	if (ctx->cfg->strategy != STRATEGY_NAMED_LOCK_COMPOUND)
 		return (ctx->cfg->strategy);
 	/* Said once, at connect (db.c). */
@@ -728,7 +750,8 @@ reg_log(const struct reg_ctx *ctx)
 	/* log.c escapes the whole line: the openid cannot forge one. */
 	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
 	    "lock=%s errnos=%s%s", (int)ctx->in->openid_len, ctx->in->openid,
-	    config_strategy_name(ctx->cfg->strategy),
+	    config_strategy_name(ctx->used != STRATEGY_AUTO ? ctx->used :
+	    reg_strategy_in_use(ctx->db, ctx->cfg)),
 	    reg_result_name(ctx->out->result), ctx->out->attempts,
 	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-",
 	    ctx->unknown ? " commit=unanswered" : "");

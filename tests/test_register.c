@@ -176,9 +176,20 @@ db_new(const struct config *cfg)
 }
 
 void
-db_want_compound(struct db *db)
+db_want_compound(struct db *db, int needed)
 {
 	(void)db;
+	(void)needed;
+}
+
+/* strategy auto's question: were the compound statements prepared? */
+static int	fake_compound_ready;
+
+int
+db_compound_ready(struct db *db)
+{
+	(void)db;
+	return (fake_compound_ready);
 }
 
 const char *
@@ -404,6 +415,7 @@ setup(void **state)
 	inserted_hash[0] = '\0';
 	hashes_before = 0;
 	hashes_before = hashes();
+	fake_compound_ready = 0;
 	memset(&stored_answer, 0, sizeof(stored_answer));
 	memset(&saved_answer, 0, sizeof(saved_answer));
 	return (0);
@@ -1226,6 +1238,34 @@ test_compound_falls_back(void **state)
 	assert_string_equal(saved_answer.body, "created:99");
 }
 
+/*
+ * strategy auto runs the compound where the server prepared it (lock and
+ * look, then the compound), named_lock's statements where not.
+ */
+static void
+test_auto_picks(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_AUTO;
+	fake_compound_ready = 1;
+	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 99);
+	fake_compound_ready = 0;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_string_equal(config_strategy_name(STRATEGY_AUTO), "auto");
+}
+
 #define T(fn) cmocka_unit_test_setup(fn, setup)
 
 int
@@ -1259,6 +1299,7 @@ main(void)
 		T(test_compound_lock_answers),
 		T(test_compound_lost),
 		T(test_compound_falls_back),
+		T(test_auto_picks),
 		T(test_key_created_stored),
 		T(test_key_replayed),
 		T(test_key_reused),
