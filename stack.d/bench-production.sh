@@ -63,8 +63,9 @@ bench_production() {
 	local strategy=${1:-auto} port cores physical single total users
 	local conc replays started=$SECONDS
 	VAR=$TOP/var/bench
-	HTTP_PORT=${REGONCE_BENCH_HTTP_PORT:-18180}
-	port=$((HTTP_PORT + 4))
+	# The pool's own port (offset 4): nginx_start awaits healthz there.
+	HTTP_PORT=$((${REGONCE_BENCH_HTTP_PORT:-18180} + 4))
+	port=$HTTP_PORT
 	[ -d "$VAR" ] && cmd_down >/dev/null 2>&1 || true
 	rm -rf "$VAR"
 	mkdir -p "$VAR"/{run,log}
