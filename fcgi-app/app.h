@@ -21,8 +21,10 @@
 enum reg_strategy {
 	STRATEGY_NAMED_LOCK,	/* GET_LOCK + SELECT ... FOR UPDATE + INSERT */
 	STRATEGY_UNIQUE,	/* INSERT, the UNIQUE index answers duplicates */
-	STRATEGY_NAMED_LOCK_COMPOUND,	/* named_lock as one MariaDB compound
-					 * statement: one round trip */
+	STRATEGY_NAMED_LOCK_COMPOUND,	/* named_lock in two MariaDB compound
+					 * statements */
+	STRATEGY_AUTO,		/* the compound where the server can, else
+				 * named_lock: the default */
 #ifdef REGONCE_TEST_BUILD
 	STRATEGY_NAIVE,		/* the original bug: tests/regonce-test only */
 #endif
@@ -158,7 +160,8 @@ struct db;
 /* db.c: the connection */
 
 struct db	*db_new(const struct config *);
-void		 db_want_compound(struct db *);
+void		 db_want_compound(struct db *, int);
+int		 db_compound_ready(struct db *);
 void		 db_free(struct db *);
 enum db_status	 db_connect(struct db *);
 enum db_status	 db_reconnect(struct db *);
@@ -217,6 +220,9 @@ const char	*db_lock_answer_name(enum db_lock_answer);
 
 /* db_compound.c */
 
+enum db_status	 db_lock_look(struct db *, const char *, unsigned int,
+		     const char *, size_t, enum db_lock_answer *,
+		     struct db_user *, int *);
 enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
 		     const char *, size_t, const char *, size_t, const char *,
 		     enum db_lock_answer *, struct db_user *, int *);
@@ -287,6 +293,7 @@ struct reg_idem {
 #define REG_PASSWORD_MAX	1024
 
 struct db	*reg_store_new(const struct config *);
+enum reg_strategy reg_strategy_in_use(struct db *, const struct config *);
 void		 reg_user(struct db *, const struct config *,
 		     const struct reg_input *, const struct reg_idem *, int64_t,
 		     struct reg_outcome *);
@@ -450,6 +457,7 @@ enum metric {
 	METRIC_DB_LOST,
 	METRIC_DB_ERROR,
 	METRIC_DB_ROUND_TRIPS,
+	METRIC_PASSWORD_HASHES,	/* argon2 hashes begun */
 	METRIC__COUNT
 };
 

@@ -42,6 +42,7 @@ static const char *const strategy_names[] = {
 	[STRATEGY_NAMED_LOCK] = "named_lock",
 	[STRATEGY_UNIQUE] = "unique",
 	[STRATEGY_NAMED_LOCK_COMPOUND] = "named_lock_compound",
+	[STRATEGY_AUTO] = "auto",
 #ifdef REGONCE_TEST_BUILD
 	[STRATEGY_NAIVE] = "naive",
 #endif
@@ -88,7 +89,7 @@ static const struct config_key config_keys[] = {
 	{ "db_name",		 STR(db_name, "regonce") },
 	{ "db_connect_timeout_s", NUM(db_connect_timeout_s, 1, 60, "3") },
 	{ "db_timeout_s",	 NUM(db_timeout_s, 1, 3600, "10") },
-	{ "strategy",		 ONE_OF(strategy, strategy_names, "named_lock") },
+	{ "strategy",		 ONE_OF(strategy, strategy_names, "auto") },
 	{ "lock_timeout_ms",	 NUM(lock_timeout_ms, 1, 3600000, "3000") },
 	{ "request_timeout_ms",	 NUM(request_timeout_ms, 100, 3600000, "25000") },
 	{ "web_timeout_s",	 NUM(web_timeout_s, 1, 3600, "30") },

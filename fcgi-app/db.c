@@ -33,14 +33,42 @@ db_new(const struct config *cfg)
 }
 
 /*
- * Prepare the compound statement (db_compound.c) at each connect from
- * now on: the caller runs it, and wants a server that cannot to fail
- * the connect, not each request.
+ * Prepare the compound statements (db_compound.c) at each connect from
+ * now on. needed: the caller runs them only, and wants a server that
+ * cannot to fail the connect, not each request; else (strategy auto) it
+ * asks db_compound_ready() and runs named_lock where they are not.
  */
 void
-db_want_compound(struct db *db)
+db_want_compound(struct db *db, int needed)
 {
 	db->want_compound = 1;
+	db->compound_needed = needed;
+}
+
+/* Are the compound statements prepared on this session? */
+int
+db_compound_ready(struct db *db)
+{
+	return (db->conn != NULL && db->compound_ready);
+}
+
+/* strategy auto: say its pick at connect, whenever the pick changes. */
+static void
+db_log_auto(const struct db *db)
+{
+	static int	logged = -1;
+
+	if (db->cfg->strategy != STRATEGY_AUTO ||
+	    logged == db->compound_ready)
+		return;
+	logged = db->compound_ready;
+	if (db->compound_ready)
+		log_info("strategy auto -> named_lock_compound: the server "
+		    "prepares its compound statements");
+	else
+		log_info("strategy auto -> named_lock: %s", db->wsrep ?
+		    "a Galera node sends each statement alone" :
+		    "the server cannot prepare the compound statements");
 }
 
 /* Close and free a handle. */
@@ -104,7 +132,7 @@ db_log_guarantee(const struct db *db)
 		    "openid and certification decide (the COMMIT that loses "
 		    "fails with 1213 and is retried), reads are causal "
 		    "(wsrep_sync_wait=1)");
-		if (db->want_compound)
+		if (db->want_compound && db->compound_needed)
 			log_info("strategy named_lock_compound runs as "
 			    "named_lock on a Galera node: the compound "
 			    "statement is not prepared there, each statement "
@@ -224,10 +252,16 @@ db_connect(struct db *db)
 	if ((st = db_users_prepare(db)) != DB_OK)
 		goto fail;
 	/* Asked for: a server that cannot run it says so now. */
-	if (db->want_compound && !db->wsrep &&
-	    (st = db_compound_prepare(db)) != DB_OK)
-		goto fail;
+	db->compound_ready = 0;
+	if (db->want_compound && !db->wsrep) {
+		st = db_compound_prepare(db, db->compound_needed);
+		if (st == DB_OK)
+			db->compound_ready = 1;
+		else if (st == DB_LOST || db->compound_needed)
+			goto fail;
+	}
 	db_log_guarantee(db);
+	db_log_auto(db);
 	log_debug("db_connect: thread id %lu", mysql_thread_id(db->conn));
 	return (DB_OK);
 fail:

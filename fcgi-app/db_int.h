@@ -20,7 +20,8 @@ enum db_stmt_id {
 	STMT_IDEM_EXPIRE,
 	STMT_IDEM_STORE,
 	STMT_IDEM_PURGE,
-	STMT_REGISTER,		/* db_compound.c */
+	STMT_LOCK_LOOK,		/* db_compound.c */
+	STMT_REGISTER,
 	STMT__COUNT
 };
 
@@ -29,6 +30,8 @@ struct db {
 	MYSQL			*conn;
 	MYSQL_STMT		*stmt[STMT__COUNT];
 	int			 want_compound;	/* prepare it at connect */
+	int			 compound_needed; /* fail a connect without */
+	int			 compound_ready; /* prepared this session */
 	int			 wsrep;		/* the server is a Galera node */
 	int64_t			 deadline;	/* DEADLINE_NONE: none */
 	int			 deadline_hit;	/* the last call ran out */
@@ -78,6 +81,6 @@ void		 db_bind_user(MYSQL_BIND *, struct db_user *, unsigned long *,
 void		 db_hash_end(struct db_user *, int, my_bool, unsigned long);
 
 /* db_compound.c */
-enum db_status	 db_compound_prepare(struct db *);
+enum db_status	 db_compound_prepare(struct db *, int);
 
 #endif /* REGONCE_DB_INT_H */

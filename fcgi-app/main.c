@@ -158,8 +158,11 @@ main_check(const struct config *cfg)
 	db = reg_store_new(cfg);
 	if (db_connect(db) == DB_OK)
 		printf("regonce: configuration ok; database %s answers "
-		    "(strategy %s)\n", cfg->db_name,
-		    config_strategy_name(cfg->strategy));
+		    "(strategy: %s%s%s)\n", cfg->db_name,
+		    config_strategy_name(cfg->strategy),
+		    cfg->strategy == STRATEGY_AUTO ? " -> " : "",
+		    cfg->strategy == STRATEGY_AUTO ? config_strategy_name(
+		    reg_strategy_in_use(db, cfg)) : "");
 	else {
 		/* 3, not 1: a pool may start while the database is down. */
 		printf("regonce: configuration ok; database error %u: %s\n",

@@ -29,7 +29,7 @@
 #include "app.h"
 
 #define METRICS_MAGIC	"regonceM"
-#define METRICS_LAYOUT	1	/* bump on any change to the structs below */
+#define METRICS_LAYOUT	2	/* bump on any change to the structs below */
 #define METRICS_OPEN_TRIES 5
 
 struct metrics_header {
@@ -460,6 +460,10 @@ metrics_render(const struct metrics_result *results, size_t nresults,
 	    "session's setup among them; not the connect itself, prepares "
 	    "or pings.",
 	    V(counter[METRIC_DB_ROUND_TRIPS]));
+	metrics_sample(fp, "regonce_password_hashes_total", "counter",
+	    "Password hashes computed (argon2id): one per new registration, "
+	    "none for a copy that finds the row.",
+	    V(counter[METRIC_PASSWORD_HASHES]));
 	metrics_sample(fp, "regonce_workers", "gauge",
 	    "Workers alive that hold a slot in metrics_file.", live);
 	/* Which worker answered, and what it alone counted: a comment,

@@ -1,13 +1,18 @@
 /*
  * The registration path, read top to bottom: reg_user() is the entry,
  * then the steps in the order a request takes them: validate (a keyed
- * request: its Idempotency-Key's step first) -> pre-check -> hash -> the
- * strategy reg_plan() picks -> retry what can be retried -> a log line.
+ * request: its Idempotency-Key's step first) -> pre-check -> the
+ * strategy reg_plan() picks, which hashes only once it knows the row is
+ * absent -> retry what can be retried -> a log line.
  *
  *   named_lock           GET_LOCK + START TRANSACTION -> SELECT ... FOR
- *                        UPDATE -> INSERT -> COMMIT + RELEASE_LOCK
- *   named_lock_compound  the same sequence as one compound statement
- *   unique               INSERT alone: the UNIQUE index answers repeats
+ *                        UPDATE -> hash -> INSERT -> COMMIT + RELEASE_LOCK
+ *   named_lock_compound  GET_LOCK + the row's lookup as one statement ->
+ *                        hash -> the rest as one statement
+ *   unique               hash -> INSERT: the UNIQUE index answers repeats
+ *
+ * Under a lock the copies of one registration wait for the first and
+ * find its row: one password hash per registration, however many copies.
  *
  * The result is an enum reg_result plus a reason: only the web layer
  * speaks HTTP.
@@ -56,6 +61,7 @@ struct reg_ctx {
 	const struct reg_idem	*idem;		/* NULL: no Idempotency-Key */
 	struct idem_hold	 key;		/* the key's lock, if held */
 	char			 hash[PW_HASH_MAX];	/* "" until hashed */
+	enum reg_strategy	 used;		/* reg_plan()'s, for the log */
 };
 
 /* An attempt's open transaction: how it began, what ends with it. */
@@ -67,8 +73,12 @@ struct reg_txn {
 /* Time the rest of an attempt needs after the lock wait. */
 #define REG_RESERVE_MS	100
 
+/* How long this worker's last password hash took (us). */
+static int64_t	reg_hash_last_us;
+
 static enum reg_step	reg_attempt(struct reg_ctx *);
 static enum reg_step	reg_hash(struct reg_ctx *);
+static int64_t		reg_reserve_ms(const struct reg_ctx *);
 static enum reg_strategy reg_plan(const struct reg_ctx *);
 static enum reg_step	reg_named_lock(struct reg_ctx *);
 static enum reg_step	reg_compound(struct reg_ctx *);
@@ -102,9 +112,23 @@ reg_store_new(const struct config *cfg)
 {
 	struct db	*db = db_new(cfg);
 
-	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND)
-		db_want_compound(db);
+	if (cfg->strategy == STRATEGY_NAMED_LOCK_COMPOUND ||
+	    cfg->strategy == STRATEGY_AUTO)
+		db_want_compound(db, cfg->strategy != STRATEGY_AUTO);
 	return (db);
+}
+
+/*
+ * The strategy a connected store runs for an unkeyed request: auto's
+ * pick, or the configured one. For regonce -t and the log.
+ */
+enum reg_strategy
+reg_strategy_in_use(struct db *db, const struct config *cfg)
+{
+	if (cfg->strategy != STRATEGY_AUTO)
+		return (cfg->strategy);
+	return (db_compound_ready(db) ? STRATEGY_NAMED_LOCK_COMPOUND :
+	    STRATEGY_NAMED_LOCK);
 }
 
 /*
@@ -134,6 +158,7 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	ctx.deadline = deadline;
 	ctx.idem = idem;
 	ctx.trace.lock = LOCK_NOT_ASKED;
+	ctx.used = cfg->strategy;
 	/* Without a key, bad input touches nothing (keyed: reg_attempt). */
 	if (idem == NULL &&
 	    reg_validate(cfg, in, &out->field, &out->reason) == -1) {
@@ -175,14 +200,13 @@ reg_user(struct db *db, const struct config *cfg, const struct reg_input *in,
 	reg_log(&ctx);
 }
 
-/* One attempt: the key's step, pre-check, hash once, the strategy. */
+/* One attempt: the key's step, pre-check, the strategy (it hashes). */
 static enum reg_step
 reg_attempt(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
 	struct db_user		 user;
 	enum idem_verdict	 verdict;
-	enum reg_step		 step;
 	enum db_status		 st;
 	int			 found;
 
@@ -207,16 +231,16 @@ reg_attempt(struct reg_ctx *ctx)
 		return (reg_db_failed(ctx, st, "pre-check"));
 	if (found)
 		return (reg_found(ctx, &user));
-	if ((step = reg_hash(ctx)) != STEP_NEXT)
-		return (step);
 
-	switch (reg_plan(ctx)) {
+	switch ((ctx->used = reg_plan(ctx))) {
 	case STRATEGY_NAMED_LOCK:
 		return (reg_named_lock(ctx));
 	case STRATEGY_NAMED_LOCK_COMPOUND:
 		return (reg_compound(ctx));
 	case STRATEGY_UNIQUE:
 		return (reg_unique(ctx));
+	case STRATEGY_AUTO:
+		break;	/* reg_plan() resolves it */
 #ifdef REGONCE_TEST_BUILD
 	case STRATEGY_NAIVE:
 		/* The original bug (tests only): unique's INSERT, after the
@@ -228,21 +252,26 @@ reg_attempt(struct reg_ctx *ctx)
 	return (reg_done(ctx, REG_INTERNAL, "no such strategy"));
 }
 
-/* Hash the password once per request, before any lock is taken. */
+/*
+ * Hash the password once per request, once the row is known absent (under
+ * the openid's lock, where there is one): a copy that waited for the lock
+ * finds the first copy's row and never hashes. Under READ COMMITTED the
+ * FOR UPDATE of an absent openid locks no gap, so only copies of this
+ * openid wait while it runs.
+ */
 static enum reg_step
 reg_hash(struct reg_ctx *ctx)
 {
-	static int64_t	 last_us;	/* this worker's last hash took */
 	const char	*cause;
 	int64_t		 since;
 
 	if (ctx->hash[0] != '\0')
 		return (STEP_NEXT);
 	/* A request that cannot finish in its budget never hashes. */
-	if (deadline_left_ms(ctx->deadline) < last_us / 1000 + REG_RESERVE_MS)
+	if (deadline_left_ms(ctx->deadline) < reg_reserve_ms(ctx))
 		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
 		    "ran out before its password was hashed"));
-	/* 50 ms of argon2 must not hold anyone up: no lock is held yet. */
+	metrics_count(METRIC_PASSWORD_HASHES);
 	since = clock_mono_us();
 	if (pw_hash(ctx->cfg, ctx->in->password, ctx->in->password_len,
 	    ctx->hash, sizeof(ctx->hash), &cause) == -1) {
@@ -250,8 +279,17 @@ reg_hash(struct reg_ctx *ctx)
 		return (reg_done(ctx, REG_INTERNAL,
 		    "password hashing failed"));
 	}
-	last_us = clock_mono_us() - since;
+	reg_hash_last_us = clock_mono_us() - since;
 	return (STEP_NEXT);
+}
+
+/* What an attempt needs after a lock wait: the hash (unless done), and
+ * the rest. */
+static int64_t
+reg_reserve_ms(const struct reg_ctx *ctx)
+{
+	return ((ctx->hash[0] != '\0' ? 0 : reg_hash_last_us / 1000) +
+	    REG_RESERVE_MS);
 }
 
 /*
@@ -267,6 +305,10 @@ reg_hash(struct reg_ctx *ctx)
 static enum reg_strategy
 reg_plan(const struct reg_ctx *ctx)
 {
+	/* auto: the compound where it was prepared (db.c says which). */
+	if (ctx->cfg->strategy == STRATEGY_AUTO)
+		return (ctx->idem == NULL && db_compound_ready(ctx->db) ?
+		    STRATEGY_NAMED_LOCK_COMPOUND : STRATEGY_NAMED_LOCK);
 	if (ctx->cfg->strategy != STRATEGY_NAMED_LOCK_COMPOUND)
 		return (ctx->cfg->strategy);
 	/* Said once, at connect (db.c). */
@@ -288,7 +330,9 @@ reg_plan(const struct reg_ctx *ctx)
  * before RELEASE_LOCK (COMMIT and ROLLBACK do not release a named lock).
  * Both pairs, GET_LOCK + START TRANSACTION and COMMIT + RELEASE_LOCK,
  * travel as one round trip each, so a new registration costs five:
- * pre-check, lock, FOR UPDATE, INSERT, commit. (When GET_LOCK answers 0
+ * pre-check, lock, FOR UPDATE, INSERT, commit. The hash runs between FOR
+ * UPDATE and INSERT: a copy that waited finds the row and never hashes.
+ * (When GET_LOCK answers 0
  * or NULL the empty transaction that followed it is rolled back.)
  */
 static enum reg_step
@@ -343,14 +387,16 @@ reg_named_lock(struct reg_ctx *ctx)
 }
 
 /*
- * named_lock_compound: named_lock's sequence, GET_LOCK -> START
- * TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
- * RELEASE_LOCK, run by the server as one compound statement
- * (db_compound.c): one round trip after the pre-check instead of four.
- * Any error but DB_LOST comes back after the server rolled back and
- * released the lock. DB_LOST (the connection went, or the store ended a
- * session whose statement was killed) may have taken a COMMIT with it:
- * the retries find out.
+ * named_lock_compound, three round trips: the pre-check; GET_LOCK and
+ * the row's lookup as one statement (a row found: the lock is released
+ * in it, and nothing is hashed); the hash; then named_lock's sequence,
+ * START TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
+ * RELEASE_LOCK, as one compound statement (db_compound.c), which takes
+ * no second hold of the lock this session already has. Any error of
+ * that statement but DB_LOST comes back after the server rolled back
+ * and released the lock. DB_LOST (the connection went, or the store
+ * ended a session whose statement was killed) may have taken a COMMIT
+ * with it: the retries find out.
  */
 static enum reg_step
 reg_compound(struct reg_ctx *ctx)
@@ -358,6 +404,7 @@ reg_compound(struct reg_ctx *ctx)
 	const struct reg_input	*in = ctx->in;
 	char			 lock[DB_LOCK_NAME_MAX];
 	struct db_user		 user;
+	enum db_lock_answer	 released;
 	enum reg_step		 step;
 	enum db_status		 st;
 	unsigned int		 wait_ms;
@@ -367,10 +414,25 @@ reg_compound(struct reg_ctx *ctx)
 	if ((step = reg_lock_wait(ctx, lock, &wait_ms)) != STEP_NEXT)
 		return (step);
 	since = clock_mono_us();
+	st = db_lock_look(ctx->db, lock, wait_ms, in->openid, in->openid_len,
+	    &ctx->trace.lock, &user, &found);
+	metrics_lock_waited(since);
+	if (st != DB_OK)
+		return (reg_db_failed(ctx, st, "lock and look"));
+	if (ctx->trace.lock != LOCK_ONE)
+		return (reg_lock_not_ours(ctx));
+	if (found)
+		return (reg_found(ctx, &user));
+	/* The lock is held: every way out from here lets it go. */
+	if ((step = reg_hash(ctx)) != STEP_NEXT) {
+		if (db_connected(ctx->db) && db_release_lock(ctx->db,
+		    DB_TXN_NONE, lock, &released) != DB_OK)
+			reg_trace_errno(ctx);
+		return (step);
+	}
 	st = db_register_compound(ctx->db, lock, wait_ms, in->openid,
 	    in->openid_len, in->username, in->username_len, ctx->hash,
 	    &ctx->trace.lock, &user, &found);
-	metrics_lock_waited(since);
 	if (st == DB_DUPLICATE) {
 		reg_trace_errno(ctx);
 		return (reg_duplicate(ctx));
@@ -424,7 +486,7 @@ reg_lock_wait(struct reg_ctx *ctx, char *lock, unsigned int *wait_ms)
 	    in->openid_len, lock, DB_LOCK_NAME_MAX) == -1)
 		return (reg_done(ctx, REG_INTERNAL,
 		    "cannot derive the lock name"));
-	left = deadline_left_ms(ctx->deadline) - REG_RESERVE_MS;
+	left = deadline_left_ms(ctx->deadline) - reg_reserve_ms(ctx);
 	if (left > ctx->cfg->lock_timeout_ms)
 		left = ctx->cfg->lock_timeout_ms;
 	/* The budget ran out, not someone else's registration. */
@@ -507,7 +569,7 @@ out:
 }
 
 /*
- * INSERT the user: STEP_INSERTED with out->user_id set; "created" is the
+ * Hash, then INSERT the user: STEP_INSERTED with out->user_id set; "created" is the
  * caller's to say once the row is durable. ER_DUP_ENTRY means the UNIQUE
  * index already holds the openid: "exists".
  */
@@ -515,8 +577,11 @@ static enum reg_step
 reg_insert(struct reg_ctx *ctx)
 {
 	const struct reg_input	*in = ctx->in;
+	enum reg_step		 step;
 	enum db_status		 st;
 
+	if ((step = reg_hash(ctx)) != STEP_NEXT)
+		return (step);
 	st = db_insert_user(ctx->db, in->openid, in->openid_len, in->username,
 	    in->username_len, ctx->hash, &ctx->out->user_id);
 	if (st == DB_DUPLICATE) {
@@ -685,7 +750,8 @@ reg_log(const struct reg_ctx *ctx)
 	/* log.c escapes the whole line: the openid cannot forge one. */
 	log_info("register openid=%.*s strategy=%s result=%s attempts=%u "
 	    "lock=%s errnos=%s%s", (int)ctx->in->openid_len, ctx->in->openid,
-	    config_strategy_name(ctx->cfg->strategy),
+	    config_strategy_name(ctx->used != STRATEGY_AUTO ? ctx->used :
+	    reg_strategy_in_use(ctx->db, ctx->cfg)),
 	    reg_result_name(ctx->out->result), ctx->out->attempts,
 	    db_lock_answer_name(trace->lock), errnos[0] ? errnos : "-",
 	    ctx->unknown ? " commit=unanswered" : "");

@@ -1,10 +1,13 @@
 # shellcheck shell=bash source-path=SCRIPTDIR
-# Usage: ./stack bench [--quick] [--strategy L] [--concurrency L]
-#          [--replays L] [--rows L] [--duration S] [--workers N] [--no-db]
+# Usage: ./stack bench [--quick | --production] [--strategy L]
+#          [--concurrency L] [--replays L] [--rows L] [--duration S]
+#          [--workers N] [--no-db]
 # Summary: throughput, latency and CPU per request: wrk through nginx and
 #          the DB-only baseline (tests/bench/dbbench), named_lock,
-#          named_lock_compound and unique; var/bench/results.json, .png
-#          (--quick: about a minute, CI; L: a,b,..)
+#          named_lock_compound, auto and unique; var/bench/results.json,
+#          .png (--quick: about a minute, CI; L: a,b,..; --production:
+#          the shipped argon2 cost, replays 1 and 4, hashes and CPU per
+#          registration beside the physical limit, stack.d/bench-production.sh)
 #
 # stack.d/bench.sh: ./stack bench, throughput, latency and the cost of a
 # request. One MariaDB, the "bench" pools of POOLS (one per strategy, from
@@ -18,6 +21,8 @@
 
 # shellcheck source=up.sh
 . "$STACK_D/up.sh"	# cmd_down
+# shellcheck source=bench-production.sh
+. "$STACK_D/bench-production.sh"	# bench_production
 
 # The Com_* counters a registration moves (SHOW GLOBAL STATUS).
 BENCH_COUNTERS="Questions Com_stmt_prepare Com_stmt_execute Com_stmt_close
@@ -206,9 +211,11 @@ bench_point() {
 		# Round trips: each prepared execution is one; each text query
 		# the worker sends holds exactly one of START TRANSACTION,
 		# COMMIT, ROLLBACK (alone or paired with GET_LOCK/RELEASE_LOCK).
-		# named_lock_compound sends no text query: the START TRANSACTION
-		# and COMMIT it counts run inside its one execution.
-		(if $strategy == "named_lock_compound" then $com.Com_stmt_execute
+		# named_lock_compound (what auto picks on MariaDB) sends no
+		# text query: its START TRANSACTION and COMMIT run inside its
+		# executions.
+		(if $strategy == "named_lock_compound" or $strategy == "auto"
+		 then $com.Com_stmt_execute
 		 else $com.Com_stmt_execute + $com.Com_begin + $com.Com_commit +
 			$com.Com_rollback end) as $rt |
 		{ strategy: $strategy, kind: $kind, concurrency: $conc,
@@ -280,12 +287,14 @@ bench_plot() {
 # [--rows L] [--duration S] [--workers N] [--no-db] (L: comma-separated)
 cmd_bench() {
 	local quick=0 strategies="" concs="" reps="" rows_list="" secs="" db=1
+	local production=0
 	local strategy conc replays rows kind fill hash rc=0 started
 	# The product's default pool size (regonce-spawn), not check's 4.
 	WORKERS=${REGONCE_WORKERS:-8}
 	while [ $# -gt 0 ]; do
 		case "$1" in
 		--quick) quick=1; shift ;;
+		--production) production=1; shift ;;
 		--strategy) strategies=${2//,/ }; shift 2 ;;
 		--concurrency) concs=${2//,/ }; shift 2 ;;
 		--replays) reps=${2//,/ }; shift 2 ;;
@@ -296,6 +305,10 @@ cmd_bench() {
 		*) die "bench: unknown argument '$1' (see ./stack help)" ;;
 		esac
 	done
+	if [ $production -eq 1 ]; then
+		bench_production "$strategies"
+		return
+	fi
 	# --quick: the harness at work in about a minute, not figures.
 	if [ $quick -eq 1 ]; then
 		: "${concs:=8 64}" "${rows_list:=0}" "${secs:=3}"

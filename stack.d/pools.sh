@@ -31,6 +31,7 @@ POOLS=(
 	"bench lock regonce named_lock 0 worker argon2_memory_kib=64;argon2_iterations=1"
 	"bench unique regonce unique 1 worker argon2_memory_kib=64;argon2_iterations=1"
 	"bench compound regonce named_lock_compound 2 worker argon2_memory_kib=64;argon2_iterations=1"
+	"bench auto regonce auto 3 worker argon2_memory_kib=64;argon2_iterations=1"
 )
 
 # Print the rows of POOLS that belong to command $1.

@@ -19,7 +19,7 @@ cmd_up() {
 	db_setup
 	rm -f "$VAR/pools/list"
 	run_user_setup
-	pool_start main regonce "${REGONCE_STRATEGY:-named_lock}" "$HTTP_PORT"
+	pool_start main regonce "${REGONCE_STRATEGY:-auto}" "$HTTP_PORT"
 	nginx_start
 	say "regonce is up: http://127.0.0.1:$HTTP_PORT/register ($WORKERS workers)"
 	cat <<-EOF

@@ -31,9 +31,10 @@ static const struct set_case set_cases[] = {
 	{ "lock_timeout_ms", "0", "lock_timeout_ms is too small" },
 	{ "strategy", "unique", NULL },
 	{ "strategy", "named_lock_compound", NULL },
-	{ "strategy", "redis", "strategy is not one of named_lock, unique, named_lock_compound: 'redis'" },
+	{ "strategy", "auto", NULL },
+	{ "strategy", "redis", "strategy is not one of named_lock, unique, named_lock_compound, auto: 'redis'" },
 	/* The negative controls live only in tests/regonce-test. */
-	{ "strategy", "naive", "strategy is not one of named_lock, unique, named_lock_compound: 'naive'" },
+	{ "strategy", "naive", "strategy is not one of named_lock, unique, named_lock_compound, auto: 'naive'" },
 	{ "naive_delay_ms", "10", "unknown key 'naive_delay_ms'" },
 	{ "db_isolation", "repeatable_read", "unknown key 'db_isolation'" },
 	{ "log_level", "debug", NULL },
@@ -80,7 +81,7 @@ test_config_defaults(void **state)
 
 	(void)state;
 	config_defaults(&cfg);
-	assert_int_equal(cfg.strategy, STRATEGY_NAMED_LOCK);
+	assert_int_equal(cfg.strategy, STRATEGY_AUTO);
 	assert_int_equal(cfg.lock_timeout_ms, 3000);
 	assert_int_equal(cfg.db_timeout_s, 10);
 	assert_int_equal(cfg.max_body_bytes, 16384);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -18,6 +19,25 @@
 #define FOUND_OURS	2	/* find: the row holds the hash we inserted */
 
 static char	inserted_hash[PW_HASH_MAX];
+static unsigned long long hashes_before;	/* the counter at setup */
+
+/* Password hashes since setup, read from the rendered /metrics. */
+static unsigned long long
+hashes(void)
+{
+	const char		*name = "\nregonce_password_hashes_total ";
+	unsigned long long	 n;
+	size_t			 len;
+	char			*text, *at;
+
+	text = metrics_render(NULL, 0, &len);
+	assert_non_null(text);
+	at = strstr(text, name);
+	assert_non_null(at);
+	n = strtoull(at + strlen(name), NULL, 10);
+	free(text);
+	return (n - hashes_before);
+}
 static int	fake_connected = 1;
 static int	fake_wsrep;
 
@@ -156,9 +176,20 @@ db_new(const struct config *cfg)
 }
 
 void
-db_want_compound(struct db *db)
+db_want_compound(struct db *db, int needed)
 {
 	(void)db;
+	(void)needed;
+}
+
+/* strategy auto's question: were the compound statements prepared? */
+static int	fake_compound_ready;
+
+int
+db_compound_ready(struct db *db)
+{
+	(void)db;
+	return (fake_compound_ready);
 }
 
 const char *
@@ -281,6 +312,38 @@ db_register_compound(struct db *db, const char *lock,
 	return (scripted(mock_type(enum db_status)));
 }
 
+/*
+ * named_lock_compound's lock-and-look round trip plays back its script:
+ * the lock's answer, then whether the row was found, then the status.
+ */
+enum db_status
+db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
+    const char *openid, size_t openid_len, enum db_lock_answer *answer,
+    struct db_user *user, int *found)
+{
+	(void)db;
+	(void)openid;
+	(void)openid_len;
+	assert_memory_equal(lock, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
+	assert_in_range(timeout_ms, 1, 3000);
+	*answer = mock_type(enum db_lock_answer);
+	*found = mock_type(int);
+	memset(user, 0, sizeof(*user));
+	if (*found) {
+		user->id = 7;
+		strcpy(user->password_hash, "$argon2id$someone-else");
+	}
+	return (scripted(mock_type(enum db_status)));
+}
+
+static void
+look(enum db_lock_answer answer, int found, enum db_status st)
+{
+	will_return(db_lock_look, answer);
+	will_return(db_lock_look, found);
+	will_return(db_lock_look, st);
+}
+
 static void
 compound(enum db_lock_answer answer, int found, enum db_status st)
 {
@@ -347,6 +410,9 @@ setup(void **state)
 	fake_connected = 1;
 	fake_wsrep = 0;
 	inserted_hash[0] = '\0';
+	hashes_before = 0;
+	hashes_before = hashes();
+	fake_compound_ready = 0;
 	memset(&stored_answer, 0, sizeof(stored_answer));
 	memset(&saved_answer, 0, sizeof(saved_answer));
 	return (0);
@@ -398,6 +464,8 @@ test_exists_under_lock(void **state)
 	expect_function_call(db_release_lock);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
+	/* The copy that waited for the lock never hashed. */
+	assert_int_equal(hashes(), 0);
 }
 
 /*
@@ -1038,6 +1106,7 @@ test_compound_created(void **state)
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
 	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_ONE, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
@@ -1059,10 +1128,13 @@ test_compound_exists(void **state)
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
 	find(0, 0, DB_OK);
-	compound(LOCK_ONE, 1, DB_OK);
+	look(LOCK_ONE, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
+	/* Found under the lock: the copy never hashed. */
+	assert_int_equal(hashes(), 0);
 	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_FAILED, 0, DB_DUPLICATE);
 	find(0, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
@@ -1078,20 +1150,28 @@ test_compound_lock_answers(void **state)
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
 	find(0, 0, DB_OK);
-	compound(LOCK_ZERO, 0, DB_OK);
+	look(LOCK_ZERO, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
 	find(0, 0, DB_OK);
-	compound(LOCK_NULL, 0, DB_OK);
+	look(LOCK_NULL, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
+	/* No lock had: nothing hashed. */
+	assert_int_equal(hashes(), 0);
 	find(0, 0, DB_OK);
+	look(LOCK_FAILED, 0, DB_RETRY);
+	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_FAILED, 0, DB_RETRY);
 	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_ONE, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
-	assert_int_equal(out.attempts, 2);
+	assert_int_equal(out.attempts, 3);
+	/* Hashed once, kept for the retry. */
+	assert_int_equal(hashes(), 1);
 }
 
 /*
@@ -1108,6 +1188,7 @@ test_compound_lost(void **state)
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
 	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_ONE, 0, DB_LOST);
 	will_return(db_reconnect, DB_OK);
 	find(0, FOUND_OURS, DB_OK);
@@ -1116,6 +1197,7 @@ test_compound_lost(void **state)
 	assert_int_equal(out.user_id, 7);
 	assert_int_equal(out.attempts, 2);
 	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
 	compound(LOCK_ONE, 0, DB_LOST);
 	will_return_always(db_reconnect, DB_LOST);
 	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 400), &out);
@@ -1153,6 +1235,34 @@ test_compound_falls_back(void **state)
 	assert_string_equal(saved_answer.body, "created:99");
 }
 
+/*
+ * strategy auto runs the compound where the server prepared it (lock and
+ * look, then the compound), named_lock's statements where not.
+ */
+static void
+test_auto_picks(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_AUTO;
+	fake_compound_ready = 1;
+	find(0, 0, DB_OK);
+	look(LOCK_ONE, 0, DB_OK);
+	compound(LOCK_ONE, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_int_equal(out.user_id, 99);
+	fake_compound_ready = 0;
+	up_to_insert();
+	will_return(db_insert_user, DB_OK);
+	will_return(db_commit, DB_OK);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_CREATED);
+	assert_string_equal(config_strategy_name(STRATEGY_AUTO), "auto");
+}
+
 #define T(fn) cmocka_unit_test_setup(fn, setup)
 
 int
@@ -1186,6 +1296,7 @@ main(void)
 		T(test_compound_lock_answers),
 		T(test_compound_lost),
 		T(test_compound_falls_back),
+		T(test_auto_picks),
 		T(test_key_created_stored),
 		T(test_key_replayed),
 		T(test_key_reused),
