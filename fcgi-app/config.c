@@ -105,6 +105,10 @@ static const struct config_key config_keys[] = {
 				    "optional") },
 	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
 	{ "metrics_file",	 STR(metrics_file, "") },
+	{ "metrics_allow",	 STR(metrics_allow, "127.0.0.0/8, ::1") },
+	{ "db_max_connections",	 NUM(db_max_connections, 0, 10000, "0") },
+	{ "db_cap_dir",		 STR(db_cap_dir, "") },
+	{ "db_idle_release_ms",	 NUM(db_idle_release_ms, 0, 86400000, "0") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },
@@ -348,6 +352,7 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	size_t		len = strlen(cfg->base_path);
 	unsigned int	web_ms = cfg->web_timeout_s * 1000U;
 	unsigned int	margin = web_ms / 10 > 1000 ? web_ms / 10 : 1000;
+	char		bad[64];
 
 	/*
 	 * Timeouts nest: lock wait < request budget < the web server's read
@@ -375,6 +380,14 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->metrics_file[0] != '\0' && cfg->metrics_file[0] != '/')
 		return (config_fail(err, errlen, "metrics_file must be an "
 		    "absolute path: '%s'", cfg->metrics_file));
+	if (addr_list_check(cfg->metrics_allow, bad, sizeof(bad)) == -1)
+		return (config_fail(err, errlen, "metrics_allow: '%s' is not "
+		    "an address or address/bits", bad));
+	/* The cap counts in files every worker of the pool opens. */
+	if (cfg->db_max_connections > 0 && cfg->db_cap_dir[0] != '/')
+		return (config_fail(err, errlen, "db_max_connections needs "
+		    "db_cap_dir, an absolute folder the workers share: '%s'",
+		    cfg->db_cap_dir));
 	if (cfg->db_socket[0] == '\0' && cfg->db_host[0] == '\0')
 		return (config_fail(err, errlen,
 		    "one of db_socket or db_host must be set"));
@@ -399,6 +412,9 @@ config_load(struct config *cfg, const char *path, enum config_scope scope,
 	if (path != NULL && config_read_file(cfg, path, scope, err,
 	    errlen) == -1)
 		return (-1);
+	/* The file's relative paths name files beside it (config_find.c). */
+	if (path != NULL)
+		config_rebase(cfg, path);
 	if (config_read_env(cfg, err, errlen) == -1)
 		return (-1);
 	return (config_check(cfg, err, errlen));
