@@ -13,6 +13,8 @@
 . "$STACK_D/up.sh"	# cmd_down
 # shellcheck source=cluster.sh
 . "$STACK_D/cluster.sh"	# cluster_down, for a cluster test cut short
+# shellcheck source=fcgid.sh
+. "$STACK_D/fcgid.sh"	# fcgid_start: Apache + mod_fcgid (it-fcgid)
 
 cmd_check() {
 	local base=${REGONCE_CHECK_HTTP_PORT:-18080} rc=0 summary pass fail
@@ -69,6 +71,7 @@ cmd_check() {
 	# about connections, not argon2.
 	db_capped_account regonce_cap5a
 	db_capped_account regonce_cap5b
+	db_capped_account regonce_cap5c
 	mkdir -p "$VAR/run/capped-slots"
 	[ -z "$RUN_USER" ] || chown "$RUN_USER:$RUN_USER" "$VAR/run/capped-slots"
 	POOL_WORKERS=12 pool_start capped regonce named_lock $((base + 41)) \
@@ -84,6 +87,8 @@ cmd_check() {
 	# /metrics open to 127.0.0.1 alone, in the worker's own config.
 	pool_start metricsallow regonce named_lock $((base + 43)) \
 		"metrics_allow = 127.0.0.1"
+	# A shared host: Apache + mod_fcgid, with and without suexec.
+	fcgid_start $((base + 44)) $((base + 45))
 	# --- end shared hosting ---
 	# --- end ops ---
 	nginx_start
