@@ -62,6 +62,7 @@ struct config {
 	unsigned int	 db_max_connections;	/* 0: no pool-wide cap */
 	char		 db_cap_dir[PATH_MAX];	/* the cap's slot files */
 	unsigned int	 db_idle_release_ms;	/* 0: keep the connection */
+	int		 db_password_readable;	/* 1: others may read the file */
 #ifdef REGONCE_TEST_BUILD
 	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
 	int		 db_repeatable_read;

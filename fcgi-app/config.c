@@ -63,6 +63,8 @@ static const char *const idem_mode_names[] = {
 	NULL
 };
 
+static const char *const no_yes_names[] = { "no", "yes", NULL };
+
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_WARN] = "warn",
@@ -109,6 +111,8 @@ static const struct config_key config_keys[] = {
 	{ "db_max_connections",	 NUM(db_max_connections, 0, 10000, "0") },
 	{ "db_cap_dir",		 STR(db_cap_dir, "") },
 	{ "db_idle_release_ms",	 NUM(db_idle_release_ms, 0, 86400000, "0") },
+	{ "db_password_readable", ONE_OF(db_password_readable, no_yes_names,
+				    "no") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },
@@ -311,11 +315,17 @@ config_read_file(struct config *cfg, const char *path,
 	}
 	if (rc == 0 && ferror(fp))
 		rc = config_fail(err, errlen, "%s: read error", path);
-	/* A password anyone on the host can read is no secret. */
-	if (rc == 0 && has_password && fstat(fileno(fp), &st) == 0 &&
-	    (st.st_mode & S_IROTH))
+	/*
+	 * A password anyone on the host can read is no secret. Unless the
+	 * file says it knows (db_password_readable = yes): a shared host
+	 * without suexec, where the web server's account must read it and
+	 * so every site's scripts can (doc/shared-hosting.md).
+	 */
+	if (rc == 0 && has_password && !cfg->db_password_readable &&
+	    fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
 		rc = config_fail(err, errlen, "%s holds db_password and is "
-		    "readable by others: chmod o-r it (0600 or 0640)", path);
+		    "readable by others: chmod o-r it (0600 or 0640), or see "
+		    "db_password_readable in regonce.conf(5)", path);
 	fclose(fp);
 	return (rc);
 }

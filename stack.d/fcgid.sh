@@ -6,7 +6,9 @@
 #   suexec/               the kit, run as the customer (files 0600/0700);
 #   suexec/unconfigured/  the program alone, no configuration;
 #   plain/                the kit without suexec: the program runs as
-#                         www-data, the config is group www-data (0640).
+#                         www-data; the config is 0644 with
+#                         db_password_readable = yes (the guide's way
+#                         through when the group cannot be www-data).
 # The docroots live under /var/www (suexec's compiled-in docroot), one
 # folder per check port so two checks do not meet.
 
@@ -56,13 +58,14 @@ fcgid_start() {
 		"$root/suexec/unconfigured/register.fcgi"
 	chmod 0600 "$root/suexec/register.fcgi.conf"
 	# Without suexec: the program runs as www-data, which must read the
-	# config (group) and write the private folder.
+	# config (as others: the customer cannot give it to www-data's
+	# group) and write the private folder.
 	fcgid_kit "$root/plain" regonce
 	sed -i -e '/^db_max_connections/d' -e '/^db_cap_dir/d' \
 		"$root/plain/register.fcgi.conf"
+	echo "db_password_readable = yes" >>"$root/plain/register.fcgi.conf"
 	chown -R "$FCGID_CUSTOMER:$FCGID_CUSTOMER" "$root/plain"
-	chgrp www-data "$root/plain/register.fcgi.conf"
-	chmod 0640 "$root/plain/register.fcgi.conf"
+	chmod 0644 "$root/plain/register.fcgi.conf"
 	chown www-data:www-data "$root/plain/private"
 	chmod 0755 "$root/plain" "$root/plain/register.fcgi"
 	mkdir -p "$VAR/apache-fcgid/fcgid"

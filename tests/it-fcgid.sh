@@ -4,7 +4,8 @@
 # by the kit's .htaccess and register.fcgi.conf beside the program
 # (stack.d/fcgid.sh, conf/apache-fcgid-stack.conf).
 #  - under suexec (the customer's account, uid >= 1000, files 0600/0700)
-#    and without (www-data, config 0640 group www-data): register,
+#    and without (www-data, config 0644 with db_password_readable = yes,
+#    the guide's way through): register,
 #    replay, bad JSON, healthz; the config and the log are not served;
 #  - under suexec the log is the customer's and they read it;
 #  - a folder with the program and no configuration: JSON 500
