@@ -9,7 +9,8 @@
  *    kernel frees a dead worker's slot with its file descriptors. Waiters
  *    queue on a "gate" file, so one polls the slots at a time; a holder
  *    that sees the gate taken lets go after its request;
- *  - a connection let go when idle (db_idle_release_ms);
+ *  - a connection let go when idle (db_idle_release_ms), or after each
+ *    request when capped without an idle time;
  *  - a refusal for too many connections (1226, 1203, 1040) waited out
  *    with back-off inside the request's budget, not answered 503 at once.
  */
@@ -208,6 +209,17 @@ db_idle(struct db *db, int fd)
 
 	if (idle == 0 && cfg->db_max_connections == 0)
 		return;
+	/*
+	 * Capped without an idle time: let go after every request. Workers
+	 * sharing one listening socket (spawn-fcgi) must not: one that saw a
+	 * request coming may lose it to another and then wait in accept,
+	 * holding a slot nobody can use.
+	 */
+	if (idle == 0) {
+		db_disconnect(db);
+		db_cap_release();
+		return;
+	}
 	for (;;) {
 		if (!db_connected(db) && cap_slot == -1)
 			return;
