@@ -62,6 +62,11 @@ struct config {
 	char		 fingerprint_key_file[PATH_MAX];	/* HMAC key */
 	char		 metrics_file[PATH_MAX];	/* "": metrics off */
 	unsigned int	 fcgi_read_timeout_ms;	/* a stalled web server */
+	char		 metrics_allow[512];	/* addresses/CIDRs (addr_allow.c) */
+	unsigned int	 db_max_connections;	/* 0: no pool-wide cap */
+	char		 db_cap_dir[PATH_MAX];	/* the cap's slot files */
+	unsigned int	 db_idle_release_ms;	/* 0: keep the connection */
+	int		 db_password_readable;	/* 1: others may read the file */
 #ifdef REGONCE_TEST_BUILD
 	/* Negative controls, in tests/regonce-test only (tests/hooks.h). */
 	int		 db_repeatable_read;
@@ -85,6 +90,17 @@ int		 config_load(struct config *, const char *, enum config_scope,
 		     char *, size_t);
 int		 config_check(const struct config *, char *, size_t);
 const char	*config_strategy_name(enum reg_strategy);
+
+/* config_find.c */
+
+int		 config_find(char *, size_t);
+void		 config_rebase(struct config *, const char *);
+const char	*config_exe_dir(char *, size_t);
+
+/* addr_allow.c */
+
+int		 addr_list_check(const char *, char *, size_t);
+int		 addr_allowed(const char *, const char *);
 
 /* log.c */
 
@@ -167,6 +183,14 @@ enum db_status	 db_connect(struct db *);
 enum db_status	 db_reconnect(struct db *);
 enum db_status	 db_ping(struct db *);
 int		 db_wsrep(struct db *);
+
+/* db_cap.c: the connection cap, idle release, "too many connections" */
+
+int		 db_cap_acquire(const struct config *, int64_t);
+void		 db_cap_release(void);
+int		 db_cap_backoff(int64_t, unsigned int);
+int		 db_cap_refused(unsigned int);
+void		 db_idle(struct db *, int);
 
 /* db_io.c: the non-blocking engine, errors, transactions */
 
@@ -354,6 +378,8 @@ enum resp_kind {
 	RESP_INTERNAL,
 	RESP_HEALTH_OK,
 	RESP_HEALTH_DOWN,
+	RESP_FORBIDDEN,		/* /metrics from outside metrics_allow */
+	RESP_NOT_CONFIGURED,	/* no usable configuration (config_find.c) */
 	RESP__COUNT
 };
 

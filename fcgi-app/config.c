@@ -64,6 +64,8 @@ static const char *const idem_mode_names[] = {
 	NULL
 };
 
+static const char *const no_yes_names[] = { "no", "yes", NULL };
+
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_WARN] = "warn",
@@ -110,6 +112,12 @@ static const struct config_key config_keys[] = {
 	{ "metrics_file",	 STR(metrics_file, "") },
 	{ "fcgi_read_timeout_ms", NUM(fcgi_read_timeout_ms, 100, 3600000,
 				    "5000") },
+	{ "metrics_allow",	 STR(metrics_allow, "127.0.0.0/8, ::1") },
+	{ "db_max_connections",	 NUM(db_max_connections, 0, 10000, "0") },
+	{ "db_cap_dir",		 STR(db_cap_dir, "") },
+	{ "db_idle_release_ms",	 NUM(db_idle_release_ms, 0, 86400000, "0") },
+	{ "db_password_readable", ONE_OF(db_password_readable, no_yes_names,
+				    "no") },
 #ifdef REGONCE_TEST_BUILD
 	{ "db_isolation",	 ONE_OF(db_repeatable_read, isolation_names,
 				    "read_committed") },
@@ -312,11 +320,17 @@ config_read_file(struct config *cfg, const char *path,
 	}
 	if (rc == 0 && ferror(fp))
 		rc = config_fail(err, errlen, "%s: read error", path);
-	/* A password anyone on the host can read is no secret. */
-	if (rc == 0 && has_password && fstat(fileno(fp), &st) == 0 &&
-	    (st.st_mode & S_IROTH))
+	/*
+	 * A password anyone on the host can read is no secret. Unless the
+	 * file says it knows (db_password_readable = yes): a shared host
+	 * without suexec, where the web server's account must read it and
+	 * so every site's scripts can (doc/shared-hosting.md).
+	 */
+	if (rc == 0 && has_password && !cfg->db_password_readable &&
+	    fstat(fileno(fp), &st) == 0 && (st.st_mode & S_IROTH))
 		rc = config_fail(err, errlen, "%s holds db_password and is "
-		    "readable by others: chmod o-r it (0600 or 0640)", path);
+		    "readable by others: chmod o-r it (0600 or 0640), or see "
+		    "db_password_readable in regonce.conf(5)", path);
 	fclose(fp);
 	return (rc);
 }
@@ -353,6 +367,7 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	size_t		len = strlen(cfg->base_path);
 	unsigned int	web_ms = cfg->web_timeout_s * 1000U;
 	unsigned int	margin = web_ms / 10 > 1000 ? web_ms / 10 : 1000;
+	char		bad[64];
 
 	/*
 	 * Timeouts nest: lock wait < request budget < the web server's read
@@ -380,6 +395,14 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 	if (cfg->metrics_file[0] != '\0' && cfg->metrics_file[0] != '/')
 		return (config_fail(err, errlen, "metrics_file must be an "
 		    "absolute path: '%s'", cfg->metrics_file));
+	if (addr_list_check(cfg->metrics_allow, bad, sizeof(bad)) == -1)
+		return (config_fail(err, errlen, "metrics_allow: '%s' is not "
+		    "an address or address/bits", bad));
+	/* The cap counts in files every worker of the pool opens. */
+	if (cfg->db_max_connections > 0 && cfg->db_cap_dir[0] != '/')
+		return (config_fail(err, errlen, "db_max_connections needs "
+		    "db_cap_dir, an absolute folder the workers share: '%s'",
+		    cfg->db_cap_dir));
 	if (cfg->db_socket[0] == '\0' && cfg->db_host[0] == '\0')
 		return (config_fail(err, errlen,
 		    "one of db_socket or db_host must be set"));
@@ -404,6 +427,9 @@ config_load(struct config *cfg, const char *path, enum config_scope scope,
 	if (path != NULL && config_read_file(cfg, path, scope, err,
 	    errlen) == -1)
 		return (-1);
+	/* The file's relative paths name files beside it (config_find.c). */
+	if (path != NULL)
+		config_rebase(cfg, path);
 	if (config_read_env(cfg, err, errlen) == -1)
 		return (-1);
 	return (config_check(cfg, err, errlen));

@@ -78,6 +78,7 @@ db_free(struct db *db)
 	if (db == NULL)
 		return;
 	db_disconnect(db);
+	db_cap_release();
 	free(db);
 }
 
@@ -206,9 +207,42 @@ db_session_setup(struct db *db)
 	return (db_query(db, "SET SESSION wsrep_sync_wait = 1"));
 }
 
-/* Open the connection and prepare what every session runs. */
+static enum db_status	db_connect_once(struct db *);
+
+/*
+ * Open the connection: with a slot of the pool-wide cap first (db_cap.c),
+ * and through the server's "too many connections" refusals, waited out
+ * with back-off while the request's budget lasts. A failure gives the
+ * slot back.
+ */
 enum db_status
 db_connect(struct db *db)
+{
+	enum db_status	st;
+	unsigned int	attempt = 0;
+
+	db_disconnect(db);
+	if (db_cap_acquire(db->cfg, db->deadline) == -1)
+		return (db_fail(db, CR_SERVER_LOST, "no connection slot came "
+		    "free within the request's time budget "
+		    "(db_max_connections)"));
+	/* Only a request waits: at start-up (no deadline) one try. */
+	while ((st = db_connect_once(db)) != DB_OK &&
+	    db->deadline != DEADLINE_NONE && db_cap_refused(db->last_errno) &&
+	    db_cap_backoff(db->deadline, ++attempt) == 0)
+		continue;
+	if (attempt > 0)
+		log_info("db_connect: %s after %u refusals for too many "
+		    "connections", st == DB_OK ? "connected" : "gave up",
+		    attempt);
+	if (st != DB_OK)
+		db_cap_release();
+	return (st);
+}
+
+/* Open the connection once and prepare what every session runs. */
+static enum db_status
+db_connect_once(struct db *db)
 {
 	const struct config	*cfg = db->cfg;
 	unsigned int		 connect_s = cfg->db_connect_timeout_s;
@@ -273,8 +307,10 @@ fail:
 enum db_status
 db_reconnect(struct db *db)
 {
-	log_warn("db_reconnect: after error %u: %s", db->last_errno,
-	    db->last_error);
+	/* No error: a connection opened when needed, or let go idle. */
+	if (db->last_errno != 0)
+		log_warn("db_reconnect: after error %u: %s", db->last_errno,
+		    db->last_error);
 	return (db_connect(db));
 }
 

@@ -234,6 +234,73 @@ main_accept(FCGX_Request *req, unsigned int timeout_ms)
 	return (0);
 }
 
+/*
+ * Does the environment name a database? Then it configures the worker
+ * even without a file, as before config_find existed.
+ */
+static int
+main_env_configures(void)
+{
+	static const char *const names[] = { "REGONCE_DB_SOCKET",
+	    "REGONCE_DB_HOST", "REGONCE_DB_USER", "REGONCE_DB_NAME",
+	    "REGONCE_DB_PASSWORD" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (getenv(names[i]) != NULL)
+			return (1);
+	return (0);
+}
+
+/*
+ * A worker that found no usable configuration (config_find.c) does not
+ * exit, which under mod_fcgid would only restart it and leave the
+ * customer an Apache 500 and a line in a log they cannot read. It says
+ * why in regonce-error.log beside the executable (else on stderr, the
+ * web server's error log) and answers every request JSON 500
+ * not_configured; the body does not carry the reason, which may name
+ * paths and values.
+ */
+static int
+main_unconfigured(const char *reason)
+{
+	static char	log_path[PATH_MAX];
+	char		dir[PATH_MAX];
+	struct resp_detail detail;
+	FCGX_Request	req;
+	sigset_t	stop_set;
+	unsigned long	served = 0;
+	int		fd;
+
+	if (geteuid() == 0)
+		main_die("refusing to run as root (%s)", reason);
+	if (FCGX_IsCGI())
+		main_die("%s", reason);
+	if (config_exe_dir(dir, sizeof(dir)) != NULL &&
+	    snprintf(log_path, sizeof(log_path), "%s/regonce-error.log",
+	    dir) < (int)sizeof(log_path) &&
+	    (fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
+	    0600)) != -1) {
+		close(fd);
+		log_open(log_path, LOG_LEVEL_INFO);
+	} else
+		log_open("-", LOG_LEVEL_INFO);
+	log_error("not configured: %s; every request is answered 500 "
+	    "not_configured until that is fixed and the worker restarted",
+	    reason);
+	if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0)
+		fatalx("FCGX_Init failed");
+	main_signals(&stop_set);
+	memset(&detail, 0, sizeof(detail));
+	while (!stop_requested && FCGX_Accept_r(&req) >= 0) {
+		served++;
+		req_send(&req, RESP_NOT_CONFIGURED, &detail);
+		main_finish(&req);
+	}
+	log_info("unconfigured worker stopping after %lu requests", served);
+	return (0);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -242,7 +309,9 @@ main(int argc, char *argv[])
 	struct db	*db;
 	sigset_t	 stop_set;
 	const char	*path = getenv("REGONCE_CONF");
-	char		 err[CONFIG_ERR_MAX];
+	char		 err[CONFIG_ERR_MAX], found[PATH_MAX];
+	const char	*unusable = NULL;
+	int		 looked = 0;
 	unsigned long	 served = 0;
 	time_t		 last_purge = 0;
 	int		 ch, check_only = 0, dump_only = 0, rc;
@@ -277,13 +346,26 @@ main(int argc, char *argv[])
 		main_usage(stderr, 2);
 	if (path != NULL && *path == '\0')
 		path = NULL;
-	if (config_load(&cfg, path, CONFIG_ALL, err, sizeof(err)) == -1) {
+	/* Nobody said where: look beside the executable (config_find.c). */
+	if (path == NULL && !main_env_configures()) {
+		looked = 1;
+		if (config_find(found, sizeof(found)) == 0)
+			path = found;
+		else if (!check_only && !dump_only)
+			unusable = found;
+	}
+	if (unusable == NULL && config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)) == -1) {
 		if (check_only || dump_only) {
 			fprintf(stderr, "regonce: %s\n", err);
 			return (1);
 		}
-		main_die("%s", err);
+		if (!looked)
+			main_die("%s", err);
+		unusable = err;
 	}
+	if (unusable != NULL)
+		return (main_unconfigured(unusable));
 	/* -T, like sshd -T: what the worker would run with, defaults included. */
 	if (dump_only) {
 		config_dump(&cfg, stdout);
@@ -322,8 +404,10 @@ main(int argc, char *argv[])
 	/* Off (logged) if the file cannot be used: not worth refusing to serve. */
 	metrics_open(cfg.metrics_file);
 	db = reg_store_new(&cfg);
-	/* A database that is down now is retried per request, not fatal. */
-	if (db_connect(db) != DB_OK)
+	/* A database that is down now is retried per request, not fatal.
+	 * Under a connection cap or idle release, connect when needed. */
+	if (cfg.db_max_connections == 0 && cfg.db_idle_release_ms == 0 &&
+	    db_connect(db) != DB_OK)
 		log_warn("db_connect(%s): error %u: %s; retrying per request",
 		    cfg.db_name, db_errno(db), db_error(db));
 	log_info("worker started: strategy %s, database %s",
@@ -336,6 +420,10 @@ main(int argc, char *argv[])
 	sigprocmask(SIG_BLOCK, &stop_set, NULL);
 	for (;;) {
 		sigprocmask(SIG_UNBLOCK, &stop_set, NULL);
+		if (stop_requested)
+			break;
+		/* Idle: let the connection go when configured to. */
+		db_idle(db, req.ipcFd >= 0 ? req.ipcFd : 0);
 		if (stop_requested)
 			break;
 		if ((rc = main_accept(&req, cfg.fcgi_read_timeout_ms)) == 0)

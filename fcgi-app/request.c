@@ -41,7 +41,11 @@ req_handle(struct FCGX_Request *req, struct db *db, const struct config *cfg)
 	deadline = deadline_at(arrival, cfg->request_timeout_ms);
 
 	if (req_check_head(cfg, &head, &route, &len, &kind, &detail) == 0) {
-		if (route == ROUTE_METRICS && metrics_on())
+		/* Closed by the worker itself, whatever the web server lets by. */
+		if (route == ROUTE_METRICS && !addr_allowed(cfg->metrics_allow,
+		    FCGX_GetParam("REMOTE_ADDR", req->envp)))
+			kind = RESP_FORBIDDEN;
+		else if (route == ROUTE_METRICS && metrics_on())
 			status = req_metrics(req);
 		else if (route == ROUTE_METRICS) {
 			kind = RESP_NOT_FOUND;

@@ -68,6 +68,11 @@ static const struct resp_row resp_table[RESP__COUNT] = {
 	[RESP_HEALTH_OK] = { 200, "OK", 0, NULL, NULL, NULL },
 	[RESP_HEALTH_DOWN] = { 503, "Service Unavailable", -4,
 	    "db_unavailable", "the database does not answer", "5" },
+	[RESP_FORBIDDEN] = { 403, "Forbidden", -2, "forbidden",
+	    "this address may not read the metrics", NULL },
+	[RESP_NOT_CONFIGURED] = { 500, "Internal Server Error", -5,
+	    "not_configured", "this worker has no usable configuration; "
+	    "the reason is in its log file", NULL },
 };
 
 /* The answer for a registration result. */

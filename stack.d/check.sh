@@ -13,6 +13,8 @@
 . "$STACK_D/up.sh"	# cmd_down
 # shellcheck source=cluster.sh
 . "$STACK_D/cluster.sh"	# cluster_down, for a cluster test cut short
+# shellcheck source=fcgid.sh
+. "$STACK_D/fcgid.sh"	# fcgid_start: Apache + mod_fcgid (it-fcgid)
 
 cmd_check() {
 	local base=${REGONCE_CHECK_HTTP_PORT:-18080} rc=0 summary pass fail
@@ -62,6 +64,32 @@ cmd_check() {
 	ln -sfn deb/regonce.sock "$VAR/run/deb.sock"
 	echo "deb $((base + 23))" >>"$VAR/pools/list"
 	export REGONCE_IT_URL_DEB="http://127.0.0.1:$((base + 23))"
+	# --- shared hosting (it-capped, it-metrics-allow) ---
+	# Two pools of 12 workers, each on an account capped at 5
+	# connections: one with the pool-wide cap, one without (the
+	# negative control, on a short budget). Cheap hashing: the test is
+	# about connections, not argon2.
+	db_capped_account regonce_cap5a
+	db_capped_account regonce_cap5b
+	db_capped_account regonce_cap5c
+	mkdir -p "$VAR/run/capped-slots"
+	[ -z "$RUN_USER" ] || chown "$RUN_USER:$RUN_USER" "$VAR/run/capped-slots"
+	POOL_WORKERS=12 pool_start capped regonce named_lock $((base + 41)) \
+		"db_user = regonce_cap5a" "db_max_connections = 5" \
+		"db_cap_dir = $VAR/run/capped-slots" \
+		"argon2_memory_kib = 8" "argon2_iterations = 1"
+	POOL_WORKERS=12 pool_start uncapped regonce named_lock $((base + 42)) \
+		"db_user = regonce_cap5b" "request_timeout_ms = 3000" \
+		"lock_timeout_ms = 1000" "argon2_memory_kib = 8" \
+		"argon2_iterations = 1"
+	export REGONCE_IT_URL_CAPPED="http://127.0.0.1:$((base + 41))"
+	export REGONCE_IT_URL_UNCAPPED="http://127.0.0.1:$((base + 42))"
+	# /metrics open to 127.0.0.1 alone, in the worker's own config.
+	pool_start metricsallow regonce named_lock $((base + 43)) \
+		"metrics_allow = 127.0.0.1"
+	# A shared host: Apache + mod_fcgid, with and without suexec.
+	fcgid_start $((base + 44)) $((base + 45))
+	# --- end shared hosting ---
 	# --- end ops ---
 	nginx_start
 	trap 'cmd_down >/dev/null 2>&1 || true' EXIT

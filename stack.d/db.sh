@@ -120,3 +120,19 @@ cmd_db() {
 	*) die "usage: ./stack db stop|start" ;;
 	esac
 }
+
+# db_capped_account NAME: an account like regonce's (same password and
+# rights on database regonce) created WITH MAX_USER_CONNECTIONS 5, as a
+# shared host caps its customers (it-capped).
+db_capped_account() {
+	local name=$1 password
+	password=$(cat "$VAR/db-password")
+	db_client <<-SQL
+		CREATE USER IF NOT EXISTS '$name'@'localhost' IDENTIFIED BY '$password'
+		    WITH MAX_USER_CONNECTIONS 5;
+		ALTER USER '$name'@'localhost' WITH MAX_USER_CONNECTIONS 5;
+		GRANT SELECT, INSERT ON \`regonce\`.\`users\` TO '$name'@'localhost';
+		GRANT SELECT, INSERT, DELETE ON \`regonce\`.\`idempotency_keys\`
+		    TO '$name'@'localhost';
+	SQL
+}

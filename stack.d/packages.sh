@@ -12,10 +12,12 @@ PACKAGES_BUILD=(build-essential autoconf automake pkg-config libfcgi-dev
 PACKAGES_UP=(mariadb-server mariadb-client nginx spawn-fcgi curl)
 # What the tests of ./stack check add: cgi-fcgi and jq (every it-*.sh),
 # clang and libFuzzer (it-fuzz), valgrind, groff (check-man), multiwatch
-# and systemd-analyze (it-supervise), apache2 (it-apache), the package
+# and systemd-analyze (it-supervise), apache2 (it-apache), mod_fcgid and
+# suexec (it-fcgid, shared hosting), the package
 # tools (it-deb), and what the cluster tests' ./stack cluster needs.
 PACKAGES_CHECK=(libfcgi-bin jq clang libclang-rt-14-dev valgrind groff-base
-	multiwatch systemd apache2 debhelper lintian galera-4 rsync iproute2)
+	multiwatch systemd apache2 libapache2-mod-fcgid apache2-suexec-pristine
+	debhelper lintian galera-4 rsync iproute2)
 # ./stack demo: jq for its table.
 PACKAGES_DEMO=(jq)
 # ./stack bench: the load (wrk), its results (jq) and the plot.

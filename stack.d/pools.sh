@@ -90,7 +90,8 @@ run_user_setup() {
 
 # Start pool $1 (name), database $2, strategy $3, on its own socket and
 # loopback port $4, with a config file written under var/pools/; further
-# arguments are extra "key = value" lines for it. POOL_DB_PORT: reach the
+# arguments are extra "key = value" lines for it. POOL_WORKERS: this
+# pool's number of workers, if not WORKERS. POOL_DB_PORT: reach the
 # database over TCP on 127.0.0.1 and that port, as another host would.
 pool_start() {
 	local name=$1 db=$2 strategy=$3 port=$4 conf extra
@@ -139,7 +140,8 @@ pool_start() {
 	stop_pids "$VAR/run/$name.pid"
 	REGONCE_BIN="$bin" REGONCE_CONF="$conf" \
 		REGONCE_TEST_PAUSE_DIR="${POOL_PAUSE_DIR:-}" \
-		REGONCE_SOCKET="$VAR/run/$name.sock" REGONCE_WORKERS=$WORKERS \
+		REGONCE_SOCKET="$VAR/run/$name.sock" \
+		REGONCE_WORKERS="${POOL_WORKERS:-$WORKERS}" \
 		REGONCE_PIDFILE="$VAR/run/$name.pid" REGONCE_RUN_USER="$RUN_USER" \
 		REGONCE_SOCKET_GROUP="${RUN_USER:-$(id -gn)}" \
 		conf/regonce-spawn >>"$VAR/log/spawn-fcgi.log" 2>&1 ||

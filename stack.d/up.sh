@@ -38,6 +38,7 @@ cmd_down() {
 		stop_pids "$VAR/run/nginx.pid"
 	fi
 	stop_pids "$VAR/run/apache.pid"
+	stop_pids "$VAR/run/apache-fcgid.pid"
 	stop_listed_pools
 	stop_pids "$VAR/run/mysqld.pid"
 	say "stopped (state kept in $VAR)"

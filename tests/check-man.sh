@@ -51,7 +51,7 @@ drift=$(key_drift "$CONF5")
 is "$drift" "" "regonce.conf(5) documents every key regonce -T prints, and no other"
 wrong=$(comm -3 <(effective) <(documented "$CONF5") | paste -sd'|')
 is "$wrong" "" "regonce.conf(5) shows the defaults regonce -T prints"
-masked=$(env -i REGONCE_DB_PASSWORD=s3cret "$WORKER" -T | grep '^db_password')
+masked=$(env -i REGONCE_DB_PASSWORD=s3cret "$WORKER" -T | grep '^db_password =')
 is "$masked" "db_password = ********" "regonce -T masks a set db_password"
 
 for page in $PAGES; do

@@ -207,12 +207,75 @@ test_config_password_file_mode(void **state)
 	    sizeof(err)), 0);
 	assert_string_equal(cfg.db_password, "s3cret");
 	unlink(path);
+	/* The documented way through, said in the file itself. */
+	path = write_temp("db_password = s3cret\ndb_password_readable = yes\n");
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
+	    sizeof(err)), 0);
+	assert_int_equal(config_load(&cfg, path, CONFIG_DB_ONLY, err,
+	    sizeof(err)), 0);
+	unlink(path);
 	/* Without a password the mode does not matter. */
 	path = write_temp("db_name = x\n");
 	assert_int_equal(chmod(path, 0644), 0);
 	assert_int_equal(config_load(&cfg, path, CONFIG_ALL, err,
 	    sizeof(err)), 0);
 	unlink(path);
+}
+
+/* metrics_allow: addresses and blocks, IPv4 and IPv6, fails closed. */
+static void
+test_config_metrics_allow(void **state)
+{
+	struct config	 cfg;
+	char		 err[CONFIG_ERR_MAX];
+	char		 bad[64];
+
+	(void)state;
+	config_defaults(&cfg);
+	assert_true(addr_allowed(cfg.metrics_allow, "127.0.0.1"));
+	assert_true(addr_allowed(cfg.metrics_allow, "127.9.8.7"));
+	assert_true(addr_allowed(cfg.metrics_allow, "::1"));
+	assert_true(addr_allowed(cfg.metrics_allow, "::ffff:127.0.0.2"));
+	assert_false(addr_allowed(cfg.metrics_allow, "128.0.0.1"));
+	assert_false(addr_allowed(cfg.metrics_allow, "::2"));
+	assert_false(addr_allowed(cfg.metrics_allow, NULL));
+	assert_false(addr_allowed(cfg.metrics_allow, "localhost"));
+	assert_true(addr_allowed("10.0.0.0/9,2001:db8::/32", "10.127.0.1"));
+	assert_false(addr_allowed("10.0.0.0/9,2001:db8::/32", "10.128.0.1"));
+	assert_true(addr_allowed("10.0.0.0/9 2001:db8::/32", "2001:db8:1::5"));
+	assert_false(addr_allowed("10.0.0.0/9 2001:db8::/32", "2001:db9::5"));
+	assert_true(addr_allowed("0.0.0.0/0", "192.0.2.1"));
+	assert_false(addr_allowed("", "127.0.0.1"));
+	assert_int_equal(addr_list_check("10.0.0.0/33", bad, sizeof(bad)), -1);
+	assert_string_equal(bad, "10.0.0.0/33");
+	assert_int_equal(addr_list_check("::1, 1.2.3.4/x", bad, sizeof(bad)),
+	    -1);
+	assert_string_equal(bad, "1.2.3.4/x");
+	assert_int_equal(config_set(&cfg, "metrics_allow", "127.0.0.1 bogus",
+	    err, sizeof(err)), 0);
+	assert_int_equal(config_check(&cfg, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "metrics_allow: 'bogus'"));
+}
+
+/* A file's relative paths are taken from its folder; absolute stay. */
+static void
+test_config_rebase(void **state)
+{
+	struct config	 cfg;
+
+	(void)state;
+	config_defaults(&cfg);
+	snprintf(cfg.log_file, sizeof(cfg.log_file), "private/x.log");
+	snprintf(cfg.metrics_file, sizeof(cfg.metrics_file), "/run/m");
+	snprintf(cfg.db_cap_dir, sizeof(cfg.db_cap_dir), "cap");
+	config_rebase(&cfg, "/tmp/site.conf");
+	assert_string_equal(cfg.log_file, "/tmp/private/x.log");
+	assert_string_equal(cfg.metrics_file, "/run/m");
+	assert_string_equal(cfg.db_cap_dir, "/tmp/cap");
+	snprintf(cfg.log_file, sizeof(cfg.log_file), "-");
+	config_rebase(&cfg, "/tmp/site.conf");
+	assert_string_equal(cfg.log_file, "-");
 }
 
 /* REGONCE_<KEY> beats the file; a bad one names the variable. */
@@ -272,6 +335,8 @@ main(void)
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_config_db_only),
 		cmocka_unit_test(test_config_password_file_mode),
+		cmocka_unit_test(test_config_metrics_allow),
+		cmocka_unit_test(test_config_rebase),
 		cmocka_unit_test(test_config_env),
 		cmocka_unit_test(test_config_check),
 	};
