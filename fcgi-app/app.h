@@ -449,6 +449,8 @@ int		 req_key_hash(const char *, unsigned char *);
 
 int		 req_fingerprint_key_set(const void *, size_t);
 int		 req_fingerprint_key_load(const char *, char *, size_t);
+/* request_key_make.c */
+int		 req_fingerprint_key_make(const char *, char *, size_t);
 int		 req_fingerprint(const struct req_head *, const char *, size_t,
 		     unsigned char *);
 

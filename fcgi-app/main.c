@@ -314,7 +314,7 @@ main(int argc, char *argv[])
 	int		 looked = 0;
 	unsigned long	 served = 0;
 	time_t		 last_purge = 0;
-	int		 ch, check_only = 0, dump_only = 0, rc;
+	int		 ch, check_only = 0, dump_only = 0, key_made, rc;
 	static const struct option long_options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -385,12 +385,27 @@ main(int argc, char *argv[])
 		main_die("fd 0 is not a FastCGI listening socket; start me "
 		    "with spawn-fcgi (see regonce-spawn)");
 
-	/* The fingerprint's secret, read once and kept in memory only. */
-	if (cfg.idempotency != IDEM_MODE_OFF &&
+	/*
+	 * The fingerprint's secret, read once and kept in memory only. A
+	 * worker configured by lookup (shared hosting: nobody else to make
+	 * it) makes a missing key itself, and one whose key will not do
+	 * answers not_configured rather than exit into a restart loop.
+	 */
+	key_made = 0;
+	if (cfg.idempotency != IDEM_MODE_OFF && looked)
+		key_made = req_fingerprint_key_make(cfg.fingerprint_key_file,
+		    err, sizeof(err));
+	if (cfg.idempotency != IDEM_MODE_OFF && (key_made == -1 ||
 	    req_fingerprint_key_load(cfg.fingerprint_key_file, err,
-	    sizeof(err)) == -1)
+	    sizeof(err)) == -1)) {
+		if (looked)
+			return (main_unconfigured(err));
 		main_die("%s (idempotency = off needs no key)", err);
+	}
 	log_open(cfg.log_file, cfg.log_level);
+	if (key_made == 1)
+		log_info("fingerprint_key_file %s was missing: made a new key",
+		    cfg.fingerprint_key_file);
 #ifdef REGONCE_TEST_BUILD
 	test_build_warn(&cfg);
 #endif

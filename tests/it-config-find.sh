@@ -8,6 +8,12 @@
 #  - register.fcgi.conf beside it (named after the executable), whose
 #    log_file is relative: found, the relative log lands in the folder,
 #    /register answers 200 created;
+#  - that config names fingerprint_key_file = fingerprint.key (relative)
+#    and no key exists: the worker makes it beside the config (the
+#    worker's, 0600, 32 bytes) and serves; a restart uses the same key
+#    (a keyed retry across it is replayed); a key that cannot be read
+#    (mode 0644): JSON 500 not_configured and the reason in
+#    regonce-error.log, the worker still there;
 #  - negative control: the same worker with REGONCE_CONF pointing at a
 #    missing file is not "looked up": it refuses to start, as before.
 # Pools: main (its database and password)
@@ -40,7 +46,7 @@ fcgi() {
 	out=$(printf '%s' "${3:-}" | env -i PATH="$PATH" REQUEST_METHOD="$1" \
 		REQUEST_URI="$2" SCRIPT_NAME="$2" REMOTE_ADDR=127.0.0.1 \
 		CONTENT_TYPE=application/json CONTENT_LENGTH="${#3}" \
-		cgi-fcgi -bind -connect "$SOCK" | tr -d '\r')
+		${KEY_HEADER:+HTTP_IDEMPOTENCY_KEY="$KEY_HEADER"} cgi-fcgi -bind -connect "$SOCK" | tr -d '\r')
 	STATUS=$(sed -n '1s/^Status: \([0-9]*\).*/\1/p' <<<"$out")
 	BODY=$(sed '1,/^$/d' <<<"$out")
 }
@@ -67,6 +73,7 @@ sed 's/^/#   /' "$HOME_DIR/regonce-error.log"
 	db_password = $(cat "$VAR/db-password")
 	db_name = regonce
 	log_file = logs/regonce.log
+	fingerprint_key_file = fingerprint.key
 	argon2_memory_kib = 8
 	argon2_iterations = 1
 CONF
@@ -79,6 +86,31 @@ is "$STATUS $(field code)" "200 0" "register.fcgi.conf beside the program is fou
 is "$(rows "cf-$RUN")" 1 "... one row"
 grep -q "register openid=cf-$RUN" "$HOME_DIR/logs/regonce.log" 2>/dev/null
 ok $? "... logged to logs/regonce.log, relative to the config's folder"
+is "$(stat -c '%U %a %s' "$HOME_DIR/fingerprint.key" 2>/dev/null)" \
+	"$(id -un ${RUN_USER:-}) 600 32" \
+	"no key: the worker made fingerprint.key beside the config, its own, 0600, 32 bytes"
+KEY_HEADER="\"cfk-$RUN\""
+fcgi POST /register "{\"openid\":\"cfk-$RUN\",\"username\":\"u\",\"password\":\"12345678\"}"
+first="$STATUS $BODY"
+is "$STATUS $(field code)" "200 0" "a keyed request: created"
+key_before=$(od -An -tx1 "$HOME_DIR/fingerprint.key" | tr -d ' \n')
+start
+fcgi POST /register "{\"openid\":\"cfk-$RUN\",\"username\":\"u\",\"password\":\"12345678\"}"
+is "$STATUS $BODY" "$first" "restarted: its retry gets the same answer (the key was kept)"
+is "$(od -An -tx1 "$HOME_DIR/fingerprint.key" | tr -d ' \n')" "$key_before" \
+	"... and the key file is unchanged"
+KEY_HEADER=""
+# A key the worker must not use: an answer, not a restart loop.
+chmod 0644 "$HOME_DIR/fingerprint.key"
+: >"$HOME_DIR/regonce-error.log"
+start
+fcgi POST /register '{"openid":"x","username":"u","password":"12345678"}'
+is "$STATUS $(field error)" "500 not_configured" "a key open to others: JSON 500 not_configured"
+pid_alive "$PIDFILE"
+ok $? "... and the worker is still there"
+grep -q "fingerprint_key_file $HOME_DIR/fingerprint.key: mode 0644" \
+	"$HOME_DIR/regonce-error.log" 2>/dev/null
+ok $? "... and the reason is in regonce-error.log"
 
 # Negative control: a path that was given is not a lookup.
 stop_pids "$PIDFILE"

@@ -8,6 +8,11 @@
 #    the guide's way through): register,
 #    replay, bad JSON, healthz; the config and the log are not served;
 #  - under suexec the log is the customer's and they read it;
+#  - idempotency on (the default) with no key given: the worker makes the
+#    fingerprint key beside its config (private/fingerprint.key) at
+#    start, a keyed request works and its retry gets the same answer;
+#    under suexec the key is the customer's, 0600, 32 bytes; over the
+#    web it is not served;
 #  - a folder with the program and no configuration: JSON 500
 #    not_configured and the reason in regonce-error.log there;
 #  - a 200 KB body: JSON 413 (not mod_fcgid's bare 500);
@@ -24,6 +29,11 @@ CUSTOMER=${REGONCE_IT_FCGID_CUSTOMER:-}
 [ -n "$SUEXEC" ] && [ -n "$ROOT" ] ||
 	{ echo "1..0 # SKIP Apache with mod_fcgid is not running"; exit 0; }
 json() { printf '{"openid":"%s","username":"u","password":"12345678"}' "$1"; }
+# kreg KEY JSON URL: register with an Idempotency-Key.
+kreg() {
+	request "$3/register" POST -H 'Content-Type: application/json' \
+		-H "Idempotency-Key: \"$1\"" --data-binary "$2"
+}
 
 for site in suexec plain; do
 	url=$SUEXEC
@@ -43,6 +53,16 @@ for site in suexec plain; do
 	is "$STATUS" 403 "$site: the log folder is not served"
 	request "$url/metrics" GET
 	is "$STATUS" 404 "$site: /metrics from loopback reaches the worker (metrics off: 404)"
+	# Idempotency is on by default: the key the worker made at start.
+	kreg "fgk-$RUN-$site" "$(json "fgk-$RUN-$site")" "$url"
+	first="$STATUS $BODY"
+	is "$STATUS $(field code)" "200 0" "$site: a keyed request: created"
+	kreg "fgk-$RUN-$site" "$(json "fgk-$RUN-$site")" "$url"
+	is "$STATUS $BODY" "$first" "$site: its retry with the same key: the same answer"
+	grep -qi '^Idempotency-Replayed: true' <<<"$HEADERS"
+	ok $? "$site: ... marked Idempotency-Replayed"
+	request "$url/private/fingerprint.key" GET
+	is "$STATUS" 403 "$site: the fingerprint key is not served"
 done
 
 # Under suexec the program ran as the customer, and so did its files.
@@ -51,6 +71,13 @@ is "$(stat -c %U "$LOG" 2>/dev/null)" "$CUSTOMER" "suexec: the log belongs to th
 runuser -u "$CUSTOMER" -- grep -q "register openid=fg-$RUN-suexec " "$LOG"
 ok $? "suexec: the customer reads their log (the registration is in it)"
 is "$(stat -c %a "$ROOT/suexec/register.fcgi.conf")" 600 "suexec: the config stays 0600"
+KEY=$ROOT/suexec/private/fingerprint.key
+is "$(stat -c '%U %a %s' "$KEY" 2>/dev/null)" "$CUSTOMER 600 32" \
+	"suexec: the worker made the key: the customer's, 0600, 32 bytes"
+is "$(find "$ROOT/suexec/private" -maxdepth 1 -name 'fingerprint.key.*' | wc -l)" 0 \
+	"suexec: no temporary key file left behind"
+is "$(stat -c '%U %a %s' "$ROOT/plain/private/fingerprint.key" 2>/dev/null)" "www-data 600 32" \
+	"plain: without suexec the key is www-data's, 0600 (what the guide says)"
 is "$(stat -c %U "$ROOT/plain/private/regonce.log" 2>/dev/null)" www-data \
 	"plain: without suexec the log is www-data's (what the guide says)"
 
