@@ -28,9 +28,16 @@
 /* Once the cap is reached, a worker refuses new keys without asking
  * the database for this long: a flood at the cap costs no scans. */
 #define IDEM_FULL_RECHECK_US	1000000
+/* A count that left at least half the cap and this many answers free
+ * holds for IDEM_ROOMY_RECHECK_US: more new keys than that in a second,
+ * across every worker, would be needed to pass the cap meanwhile. */
+#define IDEM_ROOMY_FREE		10000
+#define IDEM_ROOMY_RECHECK_US	1000000
 
-/* Until when (clock_mono_us) this worker knows storage to be full. */
+/* Until when (clock_mono_us) this worker knows storage to be full, or
+ * to have room to spare. */
 static int64_t	idem_full_until_us;
+static int64_t	idem_roomy_until_us;
 
 static enum db_status	idem_room(struct db *, const struct config *,
 			    int *);
@@ -166,10 +173,13 @@ idem_purge(struct db *db, const struct config *cfg)
  * Whether another answer may be stored (*room): purge a small batch of
  * expired answers (by the expires_at index: O(batch), so they cannot
  * accumulate at any insert rate), then count the unexpired ones, up to
- * the cap. The count reads up to idempotency_max_keys index entries; at
- * the cap the worker remembers it for IDEM_FULL_RECHECK_US and refuses
- * without a query meanwhile. Concurrent requests that each found room
- * may overshoot the cap by at most one answer per worker.
+ * the cap. The count reads up to idempotency_max_keys index entries (33
+ * ms at 100000, doc/operations.md); at the cap the worker remembers it
+ * for IDEM_FULL_RECHECK_US and refuses without a query meanwhile, and a
+ * count far below the cap is trusted for IDEM_ROOMY_RECHECK_US, so the
+ * scan is paid per new key only once the table is half full. Concurrent
+ * requests that each found room may overshoot the cap by at most one
+ * answer per worker.
  */
 static enum db_status
 idem_room(struct db *db, const struct config *cfg, int *room)
@@ -189,6 +199,10 @@ idem_room(struct db *db, const struct config *cfg, int *room)
 		log_warn("purging expired Idempotency-Keys before a new one: "
 		    "error %u: %s", db_errno(db), db_error(db));
 	}
+	if (now < idem_roomy_until_us) {
+		*room = 1;
+		return (DB_OK);
+	}
 	if ((st = db_idem_live(db, cfg->idempotency_max_keys, &live)) !=
 	    DB_OK)
 		return (st);
@@ -199,6 +213,9 @@ idem_room(struct db *db, const struct config *cfg, int *room)
 		    live);
 		return (DB_OK);
 	}
+	if (cfg->idempotency_max_keys - live >= IDEM_ROOMY_FREE &&
+	    cfg->idempotency_max_keys - live >= cfg->idempotency_max_keys / 2)
+		idem_roomy_until_us = now + IDEM_ROOMY_RECHECK_US;
 	*room = 1;
 	return (DB_OK);
 }
@@ -207,5 +224,5 @@ idem_room(struct db *db, const struct config *cfg, int *room)
 void
 idem_full_forget(void)
 {
-	idem_full_until_us = 0;
+	idem_full_until_us = idem_roomy_until_us = 0;
 }

@@ -970,6 +970,41 @@ test_key_storage_full(void **state)
 	assert_int_equal(live_counts, 2);
 }
 
+/*
+ * A count that left half the cap and 10000 answers free is trusted for a
+ * second: the next new key does not count again; one close to the cap
+ * counts for every new key.
+ */
+static void
+test_key_storage_roomy(void **state)
+{
+	struct reg_input	bad = good;
+	struct reg_outcome	out;
+	int			i;
+
+	(void)state;
+	bad.password_len = 1;
+	cfg.idempotency_max_keys = 100000;
+	for (fake_live_keys = 50000, i = 0; i < 2; i++) {
+		key_begin(0);
+		expect_function_call(db_idem_store);
+		expect_function_call(db_release_lock);
+		reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+		assert_int_equal(out.result, REG_INVALID);
+	}
+	assert_int_equal(live_counts, 1);
+
+	idem_full_forget();
+	for (fake_live_keys = 50001, i = 0; i < 2; i++) {
+		key_begin(0);
+		expect_function_call(db_idem_store);
+		expect_function_call(db_release_lock);
+		reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+		assert_int_equal(out.result, REG_INVALID);
+	}
+	assert_int_equal(live_counts, 3);
+}
+
 /* A request with the key still runs: conflict, and its lock is not ours. */
 static void
 test_key_in_use(void **state)
@@ -1358,6 +1393,7 @@ main(void)
 		T(test_key_reused),
 		T(test_key_in_use),
 		T(test_key_storage_full),
+		T(test_key_storage_roomy),
 		T(test_key_exists_stored),
 		T(test_key_invalid_stored),
 		T(test_key_lost_commit_replayed),
