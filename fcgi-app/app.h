@@ -59,6 +59,7 @@ struct config {
 	char		 log_file[PATH_MAX];
 	enum idem_mode	 idempotency;
 	unsigned int	 idempotency_ttl_s;
+	unsigned int	 idempotency_max_keys;	/* unexpired stored answers */
 	char		 fingerprint_key_file[PATH_MAX];	/* HMAC key */
 	char		 metrics_file[PATH_MAX];	/* "": metrics off */
 	unsigned int	 fcgi_read_timeout_ms;	/* a stalled web server */
@@ -269,6 +270,7 @@ enum db_status	 db_idem_find(struct db *, const unsigned char *,
 enum db_status	 db_idem_store(struct db *, const unsigned char *,
 		     const struct db_idem *, int, unsigned int);
 enum db_status	 db_idem_purge(struct db *, unsigned int, unsigned long *);
+enum db_status	 db_idem_live(struct db *, unsigned int, unsigned int *);
 
 /* register.c */
 
@@ -283,6 +285,7 @@ enum reg_result {
 	REG_REPLAYED,		/* the key's stored answer, in out->stored */
 	REG_KEY_IN_USE,		/* a request with this key is running */
 	REG_KEY_REUSED,		/* the key was used with another body */
+	REG_KEY_STORAGE_FULL,	/* idempotency_max_keys answers are stored */
 	REG_INTERNAL		/* unexpected: logged with the DB error */
 };
 
@@ -335,7 +338,8 @@ enum idem_verdict {
 	IDEM_EXPIRED,	/* one past its expires_at: run, and replace it */
 	IDEM_REPLAY,	/* same fingerprint: answer what is stored */
 	IDEM_REUSED,	/* another fingerprint: refuse */
-	IDEM_IN_USE	/* a request with this key holds its lock */
+	IDEM_IN_USE,	/* a request with this key holds its lock */
+	IDEM_FULL	/* no room for another answer: refuse, store nothing */
 };
 
 /* A keyed request's hold on its key, from idem_begin to idem_end. */
@@ -354,6 +358,7 @@ enum db_status	 idem_end(struct db *, const struct config *,
 		     const struct reg_idem *, const struct idem_hold *,
 		     const struct reg_outcome *);
 void		 idem_purge(struct db *, const struct config *);
+void		 idem_full_forget(void);
 
 /* response.c */
 
@@ -375,6 +380,7 @@ enum resp_kind {
 	RESP_KEY_REQUIRED,
 	RESP_KEY_IN_USE,
 	RESP_KEY_REUSED,
+	RESP_KEY_STORAGE_FULL,
 	RESP_INTERNAL,
 	RESP_HEALTH_OK,
 	RESP_HEALTH_DOWN,

@@ -107,6 +107,8 @@ static const struct config_key config_keys[] = {
 	{ "idempotency",	 ONE_OF(idempotency, idem_mode_names,
 				    "optional") },
 	{ "idempotency_ttl_s",	 NUM(idempotency_ttl_s, 60, 31536000, "86400") },
+	{ "idempotency_max_keys", NUM(idempotency_max_keys, 1, 100000000,
+				    "100000") },
 	{ "fingerprint_key_file", STR(fingerprint_key_file,
 				    "/etc/regonce/fingerprint.key") },
 	{ "metrics_file",	 STR(metrics_file, "") },

@@ -26,6 +26,10 @@ static const char *const db_idem_sql[] = {
 	    "VALUES (?, ?, ?, ?, NOW() + INTERVAL ? SECOND)",
 	[STMT_IDEM_PURGE] =
 	    "DELETE FROM idempotency_keys WHERE expires_at < NOW() LIMIT ?",
+	/* A range scan of the expires_at index that stops at the cap. */
+	[STMT_IDEM_LIVE] =
+	    "SELECT COUNT(*) FROM (SELECT 1 FROM idempotency_keys "
+	    "WHERE expires_at >= NOW() LIMIT ?) live",
 };
 
 /* Run one of this file's statements. */
@@ -127,4 +131,39 @@ db_idem_purge(struct db *db, unsigned int limit, unsigned long *deleted)
 	*deleted = (unsigned long)mysql_stmt_affected_rows(
 	    db->stmt[STMT_IDEM_PURGE]);
 	return (DB_OK);
+}
+
+/*
+ * How many answers are not past their expires_at, counted up to cap
+ * (*live <= cap): the cost is that of reading min(live, cap) entries of
+ * the expires_at index, whatever the table's size.
+ */
+enum db_status
+db_idem_live(struct db *db, unsigned int cap, unsigned int *live)
+{
+	MYSQL_BIND	 params[1], result[1];
+	long long	 count = 0;
+	enum db_status	 st;
+	int		 rc;
+
+	*live = 0;
+	memset(params, 0, sizeof(params));
+	db_bind_uint(&params[0], &cap);
+	if ((st = db_idem_execute(db, STMT_IDEM_LIVE, params)) != DB_OK)
+		return (st);
+	memset(result, 0, sizeof(result));
+	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
+	result[0].buffer = &count;
+	if (mysql_stmt_bind_result(db->stmt[STMT_IDEM_LIVE], result) != 0)
+		return (db_stmt_fail(db, db->stmt[STMT_IDEM_LIVE]));
+	rc = db_fetch(db, db->stmt[STMT_IDEM_LIVE]);
+	if (rc == 0 && count >= 0 && count <= (long long)cap)
+		*live = (unsigned int)count;
+	else if (rc == 1)
+		st = db_stmt_fail(db, db->stmt[STMT_IDEM_LIVE]);
+	else
+		st = db_fail(db, CR_UNKNOWN_ERROR, "no count of live keys");
+	if (db->stmt[STMT_IDEM_LIVE] != NULL)
+		db_free_result(db, db->stmt[STMT_IDEM_LIVE]);
+	return (st);
 }

@@ -20,6 +20,7 @@ enum db_stmt_id {
 	STMT_IDEM_EXPIRE,
 	STMT_IDEM_STORE,
 	STMT_IDEM_PURGE,
+	STMT_IDEM_LIVE,
 	STMT_LOCK_LOOK,		/* db_compound.c */
 	STMT_REGISTER,
 	STMT__COUNT

@@ -63,6 +63,9 @@ static const struct resp_row resp_table[RESP__COUNT] = {
 	[RESP_KEY_REUSED] = { 422, "Unprocessable Content", -2,
 	    "idempotency_key_reused", "this Idempotency-Key was used with "
 	    "another request", NULL },
+	[RESP_KEY_STORAGE_FULL] = { 503, "Service Unavailable", -3,
+	    "key_storage_full", "too many Idempotency-Key answers are stored; "
+	    "nothing was written; retry later", "60" },
 	[RESP_INTERNAL] = { 500, "Internal Server Error", -5, "internal_error",
 	    "internal error; it has been logged", NULL },
 	[RESP_HEALTH_OK] = { 200, "OK", 0, NULL, NULL, NULL },
@@ -98,6 +101,8 @@ resp_kind_of(enum reg_result result)
 		return (RESP_KEY_IN_USE);
 	case REG_KEY_REUSED:
 		return (RESP_KEY_REUSED);
+	case REG_KEY_STORAGE_FULL:
+		return (RESP_KEY_STORAGE_FULL);
 	case REG_REPLAYED:	/* the stored answer is sent as it is */
 	case REG_INTERNAL:
 		break;

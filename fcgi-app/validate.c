@@ -71,6 +71,7 @@ static const char *const reg_result_names[] = {
 	[REG_REPLAYED] = "replayed",
 	[REG_KEY_IN_USE] = "key_in_use",
 	[REG_KEY_REUSED] = "key_reused",
+	[REG_KEY_STORAGE_FULL] = "key_storage_full",
 	[REG_INTERNAL] = "internal",
 };
 

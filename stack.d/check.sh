@@ -46,6 +46,8 @@ cmd_check() {
 	db_setup
 	db_create regonce_orig tests/fixtures/original_users.sql
 	db_create regonce_mig tests/fixtures/original_users.sql
+	# it-keys fills its own table to a tiny idempotency_max_keys.
+	db_create regonce_keys sql/[0-9][0-9][0-9]_*.sql
 	rm -f "$VAR/pools/list"
 	run_user_setup
 	pools_start check

@@ -23,6 +23,7 @@ POOLS=(
 	"check compound regonce named_lock_compound 11 worker idempotency=off"
 	"check origcompound regonce_orig named_lock_compound 12 worker"
 	"check keyshort regonce named_lock 15 worker idempotency_ttl_s=60;argon2_memory_kib=8;argon2_iterations=1"
+	"check keys regonce_keys named_lock 13 worker idempotency_max_keys=50;idempotency_ttl_s=60;argon2_memory_kib=8;argon2_iterations=1"
 	"check stall regonce named_lock 14 worker fcgi_read_timeout_ms=1000;argon2_memory_kib=8;argon2_iterations=1"
 	"demo demo-naive regonce_demo_orig naive 1 test"
 	"demo demo-origlock regonce_demo_orig named_lock 2 worker"

@@ -236,6 +236,19 @@ db_idem_purge(struct db *db, unsigned int limit, unsigned long *deleted)
 	return (DB_OK);
 }
 
+/* Unexpired answers stored, as the cap's count sees them. */
+static unsigned int	fake_live_keys;
+static unsigned int	live_counts;	/* db_idem_live calls */
+
+enum db_status
+db_idem_live(struct db *db, unsigned int cap, unsigned int *live)
+{
+	(void)db;
+	live_counts++;
+	*live = fake_live_keys < cap ? fake_live_keys : cap;
+	return (DB_OK);
+}
+
 void
 db_set_deadline(struct db *db, int64_t deadline)
 {
@@ -415,6 +428,8 @@ setup(void **state)
 	fake_compound_ready = 0;
 	memset(&stored_answer, 0, sizeof(stored_answer));
 	memset(&saved_answer, 0, sizeof(saved_answer));
+	fake_live_keys = live_counts = 0;
+	idem_full_forget();
 	return (0);
 }
 
@@ -914,6 +929,82 @@ test_key_reused(void **state)
 	assert_int_equal(out.result, REG_KEY_REUSED);
 }
 
+/*
+ * idempotency_max_keys answers stored: a new key, even with a bad field,
+ * is refused before any work (no validation, no hashing, nothing
+ * stored), its lock released; the next new key is refused without
+ * counting again, and one below the cap (after a recheck) runs.
+ */
+static void
+test_key_storage_full(void **state)
+{
+	struct reg_input	bad = good;
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.idempotency_max_keys = 50;
+	fake_live_keys = 50;
+	bad.password_len = 1;
+	key_begin(0);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_KEY_STORAGE_FULL);
+	assert_string_equal(inserted_hash, "");
+	assert_int_equal(hashes(), 0);
+	assert_int_equal(saved_answer.body_len, 0);	/* nothing stored */
+	assert_int_equal(live_counts, 1);
+
+	key_begin(0);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_KEY_STORAGE_FULL);
+	assert_int_equal(live_counts, 1);	/* remembered: no count */
+
+	idem_full_forget();
+	fake_live_keys = 49;
+	key_begin(0);
+	expect_function_call(db_idem_store);
+	expect_function_call(db_release_lock);
+	reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+	assert_int_equal(out.result, REG_INVALID);
+	assert_int_equal(live_counts, 2);
+}
+
+/*
+ * A count that left half the cap and 10000 answers free is trusted for a
+ * second: the next new key does not count again; one close to the cap
+ * counts for every new key.
+ */
+static void
+test_key_storage_roomy(void **state)
+{
+	struct reg_input	bad = good;
+	struct reg_outcome	out;
+	int			i;
+
+	(void)state;
+	bad.password_len = 1;
+	cfg.idempotency_max_keys = 100000;
+	for (fake_live_keys = 50000, i = 0; i < 2; i++) {
+		key_begin(0);
+		expect_function_call(db_idem_store);
+		expect_function_call(db_release_lock);
+		reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+		assert_int_equal(out.result, REG_INVALID);
+	}
+	assert_int_equal(live_counts, 1);
+
+	idem_full_forget();
+	for (fake_live_keys = 50001, i = 0; i < 2; i++) {
+		key_begin(0);
+		expect_function_call(db_idem_store);
+		expect_function_call(db_release_lock);
+		reg_user(NULL, &cfg, &bad, &key, DEADLINE_NONE, &out);
+		assert_int_equal(out.result, REG_INVALID);
+	}
+	assert_int_equal(live_counts, 3);
+}
+
 /* A request with the key still runs: conflict, and its lock is not ours. */
 static void
 test_key_in_use(void **state)
@@ -1301,6 +1392,8 @@ main(void)
 		T(test_key_replayed),
 		T(test_key_reused),
 		T(test_key_in_use),
+		T(test_key_storage_full),
+		T(test_key_storage_roomy),
 		T(test_key_exists_stored),
 		T(test_key_invalid_stored),
 		T(test_key_lost_commit_replayed),

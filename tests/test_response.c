@@ -101,6 +101,8 @@ static const struct error_case error_cases[] = {
 	{ RESP_NOT_FOUND, 404, -2, "not_found", NULL },
 	{ RESP_BUSY, 503, -3, "busy", "Retry-After: " },
 	{ RESP_DB_UNAVAILABLE, 503, -4, "db_unavailable", "Retry-After: " },
+	{ RESP_KEY_STORAGE_FULL, 503, -3, "key_storage_full",
+	    "Retry-After: " },
 	{ RESP_INTERNAL, 500, -5, "internal_error", NULL },
 	{ RESP_HEALTH_DOWN, 503, -4, "db_unavailable", NULL },
 };
@@ -150,6 +152,8 @@ test_kind_of(void **state)
 	assert_int_equal(resp_kind_of(REG_DB_UNAVAILABLE),
 	    RESP_DB_UNAVAILABLE);
 	assert_int_equal(resp_kind_of(REG_INTERNAL), RESP_INTERNAL);
+	assert_int_equal(resp_kind_of(REG_KEY_STORAGE_FULL),
+	    RESP_KEY_STORAGE_FULL);
 }
 
 /* healthz: {"status":"ok"} and nothing else. */
