@@ -1090,49 +1090,6 @@ test_compound_killed(void **state)
 	assert_true(db_connected(db));
 }
 
-/*
- * The lock and read is a plain SELECT with no error handler: any error
- * may leave the lock held, so even one the compound's handler would
- * have seen (1213, 1205) ends the session. Its answer row is read like
- * the compound's; the lock name is bound twice (RELEASE_LOCK, GET_LOCK).
- */
-static void
-test_lock_look_errors_end_session(void **state)
-{
-	static const unsigned int	errs[] = { ER_LOCK_DEADLOCK,
-					    ER_LOCK_WAIT_TIMEOUT,
-					    ER_QUERY_INTERRUPTED };
-	enum db_lock_answer		answer;
-	struct db_user			user;
-	int				found;
-	size_t				i;
-
-	(void)state;
-	compound_row(0, 0, NULL);
-	assert_int_equal(db_lock_look(db, "regonce:ab", 3000, "o", 1,
-	    &answer, &user, &found), DB_OK);
-	assert_int_equal(answer, LOCK_ONE);
-	assert_false(found);
-	assert_int_equal(srv.param_lens[0], strlen("regonce:ab"));
-	assert_int_equal(srv.param_lens[1], strlen("regonce:ab"));
-	compound_row(1, 7, "$argon2id$old");
-	assert_int_equal(db_lock_look(db, "regonce:ab", 3000, "o", 1,
-	    &answer, &user, &found), DB_OK);
-	assert_true(found);
-	assert_int_equal(user.id, 7);
-	for (i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
-		nstmts = 0;
-		srv.execute_errno = 0;
-		srv.compound = 0;
-		assert_int_equal(db_connect(db), DB_OK);
-		srv.execute_errno = errs[i];
-		assert_int_equal(db_lock_look(db, "regonce:ab", 3000, "o", 1,
-		    &answer, &user, &found), DB_LOST);
-		assert_false(db_connected(db));
-		assert_int_equal(db_errno(db), errs[i]);
-	}
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1161,7 +1118,6 @@ main(void)
 		T(test_compound_errors),
 		T(test_compound_answer_broken),
 		T(test_compound_killed),
-		T(test_lock_look_errors_end_session),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
