@@ -1,8 +1,8 @@
 /*
- * The statements of strategy named_lock_compound, prepared once per
- * session. The first, a plain SELECT, takes the openid's lock and reads
- * its row (the lock is kept only when the row is absent: the caller
- * hashes then); the second, a compound statement, runs named_lock's sequence (GET_LOCK unless this session holds
+ * The compound statements of strategy named_lock_compound, prepared once
+ * per session. The first takes the openid's lock and reads its row (the
+ * lock is kept only when the row is absent: the caller hashes then); the
+ * second runs named_lock's sequence (GET_LOCK unless this session holds
  * the lock already, START TRANSACTION, SELECT ... FOR UPDATE, INSERT,
  * COMMIT, RELEASE_LOCK) as one MariaDB compound statement: one round trip
  * each. They need MariaDB 10.1.1 or later; the caller asks for them
@@ -17,26 +17,31 @@
 #include "db_int.h"
 
 /*
- * Not a compound but one plain SELECT, so cheaper for the server to run.
- * Parameters: the lock name, the lock name, the lock wait (s), the
- * openid. The derived table (kept whole by its LIMIT: never merged, so
- * GET_LOCK runs once) is read before users, whose ON clause needs it:
- * the row is looked up only after the lock was granted, and as an
- * autocommit read at READ COMMITTED it sees every row committed before
- * that (the read view opens at the statement's first row read). The
- * answer is one row: what happened (0 absent: the lock is held, 1 found:
- * the row's id and hash, the lock released in the same statement, 2
- * GET_LOCK said 0, 3 it said NULL), the id, the hash. It has no error
- * handler: any error leaves the lock's fate unknown (db_lock_look).
+ * Parameters: the lock name, the lock wait (s), the openid. The answer is
+ * one row: what happened (0 absent: the lock is held, 1 found: the row's
+ * id and hash, the lock released, 2 GET_LOCK said 0, 3 it said NULL),
+ * the id, the hash. On an SQL error the handler releases a lock it got.
  */
 static const char db_lock_look_sql[] =
-    "SELECT CASE l.got WHEN 1 THEN "
-    "CASE WHEN u.id IS NULL THEN 0 "
-    "WHEN RELEASE_LOCK(?) IS NULL THEN 1 ELSE 1 END "
-    "WHEN 0 THEN 2 ELSE 3 END, u.id, u.password_hash "
-    "FROM (SELECT GET_LOCK(?, ?) AS got LIMIT 1) l "
-    "LEFT JOIN users u ON l.got = 1 AND u.openid = ? "
-    "LIMIT 1";
+    "BEGIN NOT ATOMIC "
+    "DECLARE v_lock VARCHAR(64) CHARACTER SET ascii DEFAULT ?; "
+    "DECLARE v_got INT; "
+    "DECLARE v_id BIGINT UNSIGNED; "
+    "DECLARE v_hash VARCHAR(255) CHARACTER SET ascii; "
+    "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
+    "BEGIN IF v_got = 1 THEN DO RELEASE_LOCK(v_lock); END IF; RESIGNAL; "
+    "END; "
+    "SET v_got = GET_LOCK(v_lock, ?); "
+    "IF v_got IS NULL THEN SELECT 3, NULL, NULL; "
+    "ELSEIF v_got = 0 THEN SELECT 2, NULL, NULL; "
+    "ELSE "
+    "SELECT id, password_hash INTO v_id, v_hash FROM users "
+    "WHERE openid = ? LIMIT 1; "
+    "IF v_id IS NULL THEN SELECT 0, NULL, NULL; "
+    "ELSE DO RELEASE_LOCK(v_lock); SELECT 1, v_id, v_hash; "
+    "END IF; "
+    "END IF; "
+    "END";
 
 /*
  * Parameters: the lock name, the lock wait (s), the openid (twice),
@@ -134,15 +139,14 @@ db_compound_handled(unsigned int err)
 }
 
 /*
- * Run statement id with params and read its answer row (what, id, hash)
- * into *what and user. An error but DB_LOST that the statement's handler
- * may have skipped (any error, with has_handler 0) ends the session (its
- * lock and transaction with it) and is DB_LOST.
+ * Run compound statement id with params and read its answer row (what,
+ * id, hash) into *what and user. An error but DB_LOST that the
+ * statement's handler may have skipped ends the session (its lock and
+ * transaction with it) and is DB_LOST.
  */
 static enum db_status
 db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
-    int has_handler, MYSQL_BIND *params, long long *what,
-    struct db_user *user)
+    MYSQL_BIND *params, long long *what, struct db_user *user)
 {
 	MYSQL_BIND	 result[3];
 	MYSQL_STMT	*stmt;
@@ -155,8 +159,7 @@ db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
 	memset(user, 0, sizeof(*user));
 	st = db_execute(db, id, sql, params);
 	if (st != DB_OK) {
-		if (st != DB_LOST && (!has_handler ||
-		    !db_compound_handled(db->last_errno))) {
+		if (st != DB_LOST && !db_compound_handled(db->last_errno)) {
 			/* Maybe stopped anywhere: the lock held, the COMMIT
 			 * done or not. The error number stays for the log. */
 			db_disconnect(db);
@@ -223,8 +226,8 @@ db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
     const char *openid, size_t openid_len, enum db_lock_answer *answer,
     struct db_user *user, int *found)
 {
-	MYSQL_BIND	 params[4];
-	unsigned long	 lens[4];
+	MYSQL_BIND	 params[3];
+	unsigned long	 lens[3];
 	double		 timeout_s = timeout_ms / 1000.0;
 	long long	 what;
 	enum db_status	 st;
@@ -233,11 +236,10 @@ db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
 	*found = 0;
 	memset(params, 0, sizeof(params));
 	db_bind_string(&params[0], lock, strlen(lock), &lens[0]);
-	db_bind_string(&params[1], lock, strlen(lock), &lens[1]);
-	params[2].buffer_type = MYSQL_TYPE_DOUBLE;
-	params[2].buffer = &timeout_s;
-	db_bind_string(&params[3], openid, openid_len, &lens[3]);
-	st = db_compound_run(db, STMT_LOCK_LOOK, db_lock_look_sql, 0, params,
+	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
+	params[1].buffer = &timeout_s;
+	db_bind_string(&params[2], openid, openid_len, &lens[2]);
+	st = db_compound_run(db, STMT_LOCK_LOOK, db_lock_look_sql, params,
 	    &what, user);
 	if (st == DB_OK)
 		db_compound_what(what, answer, found);
@@ -277,7 +279,7 @@ db_register_compound(struct db *db, const char *lock,
 	db_bind_string(&params[3], openid, openid_len, &lens[3]);
 	db_bind_string(&params[4], username, username_len, &lens[4]);
 	db_bind_string(&params[5], hash, strlen(hash), &lens[5]);
-	st = db_compound_run(db, STMT_REGISTER, db_compound_sql, 1, params,
+	st = db_compound_run(db, STMT_REGISTER, db_compound_sql, params,
 	    &what, user);
 	if (st == DB_OK)
 		db_compound_what(what, answer, found);
