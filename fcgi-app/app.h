@@ -166,6 +166,7 @@ int		 db_wsrep(struct db *);
 /* db_io.c: the non-blocking engine, errors, transactions */
 
 enum db_status	 db_classify(unsigned int);
+const char	*db_refusal(unsigned int);
 void		 db_set_deadline(struct db *, int64_t);
 int		 db_connected(struct db *);
 unsigned int	 db_errno(struct db *);
@@ -232,6 +233,7 @@ struct db_idem {
 	size_t		 body_len;
 };
 
+enum db_status	 db_idem_prepare(struct db *);
 enum db_status	 db_idem_find(struct db *, const unsigned char *, unsigned int,
 		     struct db_idem *, int *);
 enum db_status	 db_idem_store(struct db *, const unsigned char *,

@@ -45,6 +45,9 @@ log_open(const char *path, enum log_level level)
 	if (strcmp(path, "-") == 0)
 		return;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	/* With O_CREAT, ENOENT can only mean a missing directory. */
+	if (fd == -1 && errno == ENOENT)
+		fatalx("log_open(%s): its directory does not exist", path);
 	if (fd == -1)
 		fatalx("log_open(%s): %s", path, strerror(errno));
 	log_fd = fd;
