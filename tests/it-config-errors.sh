@@ -116,7 +116,7 @@ BAD_PW=$(conf spawn-password 'db_password = not-the-password')
 OUT=$(REGONCE_BIN=$WORKER REGONCE_CONF=$BAD_PW \
 	REGONCE_SOCKET=$VAR/run/ce-bad.sock REGONCE_PIDFILE=$VAR/run/ce-bad.pid \
 	REGONCE_WORKERS=2 REGONCE_RUN_USER=$RUN_USER \
-	REGONCE_SOCKET_GROUP=$(id -gn) "$SPAWN" 2>&1)
+	REGONCE_SOCKET_GROUP="${RUN_USER:-$(id -gn)}" "$SPAWN" 2>&1)
 RC=$?
 printf '# %s\n' "$OUT"
 # The old wrapper started it anyway: stop what it started.
