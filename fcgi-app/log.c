@@ -33,11 +33,13 @@ log_open(const char *path, enum log_level level)
 
 	log_max = level;
 	if (path[0] == '\0') {
-		/* Without /dev/log every line would vanish: say so now. */
+		/*
+		 * Without /dev/log (a container) every line would vanish:
+		 * stderr instead, which a supervisor's journal or log keeps.
+		 * Said once, by regonce -t, not by every worker.
+		 */
 		if (access("/dev/log", W_OK) != 0)
-			fprintf(stderr, "regonce: log_file is empty (syslog) "
-			    "but /dev/log is missing: nothing will be logged; "
-			    "set log_file\n");
+			return;
 		openlog("regonce", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 		log_syslog = 1;
 		return;

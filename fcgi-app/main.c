@@ -216,7 +216,7 @@ main_check(const struct config *cfg)
 			close(fd);
 	} else if (cfg->log_file[0] == '\0' && access("/dev/log", W_OK) != 0)
 		printf("regonce: log_file is empty (syslog) but /dev/log is "
-		    "missing: nothing would be logged\n");
+		    "missing: the workers log to stderr instead\n");
 	/* Not fatal: without it the pool serves, with no metrics. */
 	if (cfg->metrics_file[0] != '\0' && access(cfg->metrics_file,
 	    R_OK | W_OK) != 0 && (errno != ENOENT ||

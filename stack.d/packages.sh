@@ -15,7 +15,7 @@ PACKAGES_UP=(mariadb-server mariadb-client nginx spawn-fcgi curl)
 # and systemd-analyze (it-supervise), apache2 (it-apache), the package
 # tools (it-deb), and what the cluster tests' ./stack cluster needs.
 PACKAGES_CHECK=(libfcgi-bin jq clang libclang-rt-14-dev valgrind groff-base
-	multiwatch systemd apache2 debhelper lintian galera-4 rsync iproute2)
+	systemd apache2 debhelper lintian galera-4 rsync iproute2 logrotate)
 # ./stack demo: jq for its table.
 PACKAGES_DEMO=(jq)
 # ./stack bench: the load (wrk), its results (jq) and the plot.
