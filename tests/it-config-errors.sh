@@ -9,7 +9,10 @@
 #  - a worker started without the wrapper's check (a supervisor's respawn)
 #    refuses to start: exit 4, the reason in its log file and on stderr;
 #  - a database that is down stays "start anyway" (exit 3);
-#  - a log_file in a missing directory is said to be one.
+#  - a log_file in a missing directory is said to be one;
+#  - doc/operations.md's database set-up (CREATE DATABASE, CREATE USER
+#    with a password or unix_socket, the least grants) runs as written,
+#    and regonce -t then passes.
 # Pools: none of its own (the stack's MariaDB, its own sockets)
 . "$REGONCE_SRCDIR/tests/lib.sh"
 
@@ -18,6 +21,7 @@ SPAWN=$REGONCE_BUILDDIR/conf/regonce-spawn
 RUN_USER=""
 [ "$(id -u)" -eq 0 ] && RUN_USER=regonce
 PASSWORD=$(cat "$VAR/db-password")
+NL=$'\n'
 CONFS=$VAR/pools/config-errors
 mkdir -p "$CONFS"
 [ -z "$RUN_USER" ] || chown "$RUN_USER" "$CONFS"
@@ -150,5 +154,49 @@ grep -q "not starting: .*INSERT command denied" <<<"$OUT"
 ok $? "... saying why on stderr"
 grep -q "not starting: .*INSERT command denied" "$WLOG"
 ok $? "... and in its log file"
+
+# --- the database set-up of doc/operations.md, as written -------------------
+# Its statements, run as root with the names changed (the stack has its
+# own 'regonce' account), then regonce -t as the account they made.
+DOC=$REGONCE_SRCDIR/doc/operations.md
+setup_sql() {
+	sed -n '/^       CREATE DATABASE regonce;$/,/^       GRANT SELECT, INSERT, DELETE ON regonce.idempotency_keys/p' "$DOC" |
+		sed -e 's/^ *//' -e "s|/usr/share/regonce/sql/|$REGONCE_SRCDIR/sql/|" \
+			-e 's/DATABASE regonce;/DATABASE ce_doc;/' -e 's/USE regonce;/USE ce_doc;/' \
+			-e 's/ON regonce\./ON ce_doc./' -e "s/'regonce'@/'$1'@/" \
+			-e "s/long-random-secret/$2/"
+}
+root_client() {
+	mariadb --no-defaults --socket="$REGONCE_IT_DB_SOCKET" -u root "$@"
+}
+drop_doc() {
+	root_client -e "DROP DATABASE IF EXISTS ce_doc; DROP USER IF EXISTS 'ce_doc'@'localhost', 'nobody'@'localhost'"
+}
+drop_doc
+STATEMENTS=$(setup_sql ce_doc ce-doc-pw-4)
+printf '# %s\n' "$STATEMENTS"
+is "$(grep -c . <<<"$STATEMENTS")" 7 "doc/operations.md gives 7 set-up statements"
+OUT=$(root_client <<<"$STATEMENTS" 2>&1)
+is "$?:$OUT" "0:" "they run as written (password account)"
+check "$(conf doc-setup 'db_user = ce_doc' 'db_password = ce-doc-pw-4' 'db_name = ce_doc')"
+is "$RC" 0 "... and regonce -t passes on what they made"
+# The unix_socket variant: the account named as a system user, no
+# password; checked as that user.
+SOCKET_USER=$(sed -n "s/^       \(CREATE USER 'regonce'@'localhost' IDENTIFIED VIA unix_socket;\)$/\1/p" "$DOC" |
+	sed "s/'regonce'@/'nobody'@/")
+is "$SOCKET_USER" "CREATE USER 'nobody'@'localhost' IDENTIFIED VIA unix_socket;" \
+	"doc/operations.md gives the unix_socket variant"
+GRANTS=$(setup_sql nobody unused | grep '^GRANT')
+OUT=$(root_client <<<"$SOCKET_USER$NL$GRANTS" 2>&1)
+is "$?:$OUT" "0:" "it runs as written, with the same grants"
+SOCK_CONF=$CONFS/doc-socket.conf
+(umask 077 && printf 'db_socket = %s\ndb_user = nobody\ndb_name = ce_doc\nlog_file = -\n' \
+	"$REGONCE_IT_DB_SOCKET" >"$SOCK_CONF")
+chown nobody "$SOCK_CONF"
+OUT=$(runuser -u nobody -- "$WORKER" -t -c "$SOCK_CONF" 2>&1)
+RC=$?
+printf '# %s\n' "$OUT"
+is "$RC" 0 "... and regonce -t as system user nobody passes, with no password"
+drop_doc
 
 done_testing
