@@ -8,6 +8,9 @@
 #    nothing;
 #  - a worker started without the wrapper's check (a supervisor's respawn)
 #    refuses to start: exit 4, the reason in its log file and on stderr;
+#  - a supervised pool whose respawned worker the database refuses (a
+#    grant revoked while it ran) is stopped by its supervisor, exit 1,
+#    said in the log and on stderr;
 #  - a database that is down stays "start anyway" (exit 3);
 #  - a log_file in a missing directory is said to be one;
 #  - doc/operations.md's database set-up (CREATE DATABASE, CREATE USER
@@ -154,6 +157,55 @@ grep -q "not starting: .*INSERT command denied" <<<"$OUT"
 ok $? "... saying why on stderr"
 grep -q "not starting: .*INSERT command denied" "$WLOG"
 ok $? "... and in its log file"
+
+# --- the supervisor gives up on a worker the database refuses -----------
+# The pool starts with the grants it needs; then one is revoked (a change
+# on the database side) and a worker dies: its replacement refuses to
+# start (exit 4), and the supervisor stops the pool and exits 1, saying
+# why, instead of running a worker short or respawning for ever.
+sql "CREATE USER IF NOT EXISTS 'ce_live'@'localhost' IDENTIFIED BY 'ce-pw-5'"
+sql "GRANT SELECT, INSERT ON regonce.users TO 'ce_live'@'localhost'"
+LIVE=$(conf live 'db_user = ce_live' 'db_password = ce-pw-5' 'idempotency = off' \
+	"log_file = $VAR/log/config-errors-live.log")
+: >"$VAR/log/config-errors-live.log"
+[ -z "$RUN_USER" ] || chown "$RUN_USER" "$VAR/log/config-errors-live.log"
+rm -f "$VAR/run/ce-live.sock"
+REGONCE_DEFAULTS="" REGONCE_BIN=$WORKER REGONCE_CONF=$LIVE \
+	REGONCE_SOCKET=$VAR/run/ce-live.sock REGONCE_PIDFILE=$VAR/run/ce-live.pid \
+	REGONCE_WORKERS=2 REGONCE_RUN_USER=$RUN_USER \
+	REGONCE_SOCKET_GROUP="${RUN_USER:-$(id -gn)}" \
+	"$SPAWN" --supervise </dev/null >"$VAR/log/config-errors-live.out" 2>&1 &
+LIVE_SUP=$!
+live_workers() {
+	ps -o pid=,stat=,comm= --ppid "$LIVE_SUP" 2>/dev/null |
+		awk '$3 == "regonce" && $2 !~ /^Z/ { print $1 }'
+}
+two() { [ "$(live_workers | wc -l)" -eq 2 ]; }
+await 100 two
+ok $? "a supervised pool starts with the grants it needs"
+VICTIMS=$(live_workers | paste -sd' ')
+sql "REVOKE INSERT ON regonce.users FROM 'ce_live'@'localhost'"
+kill -KILL "${VICTIMS%% *}"
+gone() { ! alive "$LIVE_SUP"; }
+await 300 gone
+ok $? "INSERT revoked, a worker killed: the supervisor gives up"
+if alive "$LIVE_SUP"; then
+	kill -TERM "$LIVE_SUP"
+	await 300 gone
+fi
+wait "$LIVE_SUP"
+is "$?" 1 "... and exits 1 (systemd restarts or reports it)"
+left=""
+for pid in $VICTIMS; do alive "$pid" && left+=" $pid"; done
+is "$left" "" "... with no worker left running"
+grep -q "not starting: .*INSERT command denied" "$VAR/log/config-errors-live.log" &&
+	grep -q "regonce-spawn.*refused to start: the database refuses the configuration.*stopping the pool" \
+		"$VAR/log/config-errors-live.log"
+ok $? "... the worker's reason and the supervisor's in the log file"
+grep -q "refused to start" "$VAR/log/config-errors-live.out"
+ok $? "... and the supervisor's on its stderr"
+rm -f "$VAR/run/ce-live.sock" "$VAR/run/ce-live.pid"
+sql "DROP USER IF EXISTS 'ce_live'@'localhost'"
 
 # --- the database set-up of doc/operations.md, as written -------------------
 # Its statements, run as root with the names changed (the stack has its
