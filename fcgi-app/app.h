@@ -196,6 +196,7 @@ void		 db_idle(struct db *, int);
 /* db_io.c: the non-blocking engine, errors, transactions */
 
 enum db_status	 db_classify(unsigned int);
+const char	*db_refusal(unsigned int);
 void		 db_set_deadline(struct db *, int64_t);
 int		 db_connected(struct db *);
 unsigned int	 db_errno(struct db *);
@@ -265,6 +266,7 @@ struct db_idem {
 	size_t		 body_len;
 };
 
+enum db_status	 db_idem_prepare(struct db *);
 enum db_status	 db_idem_find(struct db *, const unsigned char *,
 		     struct db_idem *, int *);
 enum db_status	 db_idem_store(struct db *, const unsigned char *,

@@ -68,6 +68,33 @@ db_classify(unsigned int err)
 }
 
 /*
+ * Is error err the database refusing this configuration (credentials, the
+ * database, a grant) rather than being down? Such an error does not go
+ * away by retrying: a worker must not start with it. Returns what to fix,
+ * or NULL for any other error.
+ */
+const char *
+db_refusal(unsigned int err)
+{
+	switch (err) {
+	case ER_ACCESS_DENIED_ERROR:		/* 1045 */
+		return ("access denied: check db_user, db_password and the "
+		    "user's host (or unix_socket authentication)");
+	case ER_DBACCESS_DENIED_ERROR:		/* 1044 */
+		return ("the user may not use db_name: GRANT it the "
+		    "privileges on that database's tables");
+	case ER_BAD_DB_ERROR:			/* 1049 */
+		return ("unknown database: db_name names no database "
+		    "(CREATE DATABASE, then the schema in sql/)");
+	case ER_TABLEACCESS_DENIED_ERROR:	/* 1142 */
+	case ER_COLUMNACCESS_DENIED_ERROR:	/* 1143 */
+		return ("a grant is missing (see the grants in regonce(8))");
+	default:
+		return (NULL);
+	}
+}
+
+/*
  * Wait for what a non-blocking call asked for, no longer than the
  * library's own timeout (db_timeout_s, db_connect_timeout_s) nor the
  * request's deadline. Returns the events that occurred, for its _cont.

@@ -33,11 +33,13 @@ log_open(const char *path, enum log_level level)
 
 	log_max = level;
 	if (path[0] == '\0') {
-		/* Without /dev/log every line would vanish: say so now. */
+		/*
+		 * Without /dev/log (a container) every line would vanish:
+		 * stderr instead, which a supervisor's journal or log keeps.
+		 * Said once, by regonce -t, not by every worker.
+		 */
 		if (access("/dev/log", W_OK) != 0)
-			fprintf(stderr, "regonce: log_file is empty (syslog) "
-			    "but /dev/log is missing: nothing will be logged; "
-			    "set log_file\n");
+			return;
 		openlog("regonce", LOG_PID | LOG_NDELAY, LOG_DAEMON);
 		log_syslog = 1;
 		return;
@@ -45,6 +47,9 @@ log_open(const char *path, enum log_level level)
 	if (strcmp(path, "-") == 0)
 		return;
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	/* With O_CREAT, ENOENT can only mean a missing directory. */
+	if (fd == -1 && errno == ENOENT)
+		fatalx("log_open(%s): its directory does not exist", path);
 	if (fd == -1)
 		fatalx("log_open(%s): %s", path, strerror(errno));
 	log_fd = fd;

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -28,6 +30,10 @@
 #endif
 
 #define IDEM_PURGE_EVERY_S	60
+
+/* Exit codes of -t and of a worker's start (regonce(8), regonce-spawn). */
+#define EXIT_DB_DOWN		3	/* -t: only the database is unreachable */
+#define EXIT_DB_REFUSED		4	/* the database refuses this config */
 
 static volatile sig_atomic_t	stop_requested;
 static volatile sig_atomic_t	reopen_requested;
@@ -115,9 +121,82 @@ main_usage(FILE *fp, int status)
 }
 
 /*
+ * -t, the log file cannot be opened: say why. A missing directory is
+ * named as such (open says ENOENT for it and for a missing file alike).
+ */
+static void
+main_check_log_dir(const char *path)
+{
+	char		dir[PATH_MAX];
+	struct stat	sb;
+	int		err = errno;
+
+	if (err == ENOENT && snprintf(dir, sizeof(dir), "%s", path) <
+	    (int)sizeof(dir)) {
+		if (stat(dirname(dir), &sb) == -1 && errno == ENOENT)
+			printf("regonce: log_file %s: directory %s does not "
+			    "exist\n", path, dir);
+		else
+			/* The directory is there; creating in it is not. */
+			printf("regonce: log_file %s: cannot be created in %s: "
+			    "%s\n", path, dir, strerror(EACCES));
+		return;
+	}
+	printf("regonce: log_file %s: %s\n", path, strerror(err));
+}
+
+/*
+ * -t, the database: does it answer, and does it take this configuration
+ * (credentials, database, the grants each statement needs)? The users
+ * statements are prepared by the connect; idempotency_keys' here, when
+ * the keys are on (refused only when they are required). 0 yes, EXIT_DB_REFUSED if the database refuses (a
+ * worker would refuse to start), EXIT_DB_DOWN if it does not answer.
+ */
+static int
+main_check_db(struct db *db, const struct config *cfg)
+{
+	const char	*why;
+	enum db_status	 st;
+
+	st = db_connect(db);
+	/*
+	 * Optional keys and no table (or no grant) yet: requests without a
+	 * key are still served (an upgrade in progress, doc/operations.md);
+	 * said, not refused. Required keys: no request could be served.
+	 */
+	if (st == DB_OK && cfg->idempotency != IDEM_MODE_OFF &&
+	    (st = db_idem_prepare(db)) != DB_OK && db_connected(db) &&
+	    (cfg->idempotency == IDEM_MODE_OPTIONAL ||
+	    db_refusal(db_errno(db)) == NULL)) {
+		printf("regonce: idempotency_keys cannot be used: error %u: "
+		    "%s; requests with an Idempotency-Key will get 500\n",
+		    db_errno(db), db_error(db));
+		st = DB_OK;
+	}
+	if (st == DB_OK) {
+		printf("regonce: configuration ok; database %s answers "
+		    "(strategy: %s%s%s)\n", cfg->db_name,
+		    config_strategy_name(cfg->strategy),
+		    cfg->strategy == STRATEGY_AUTO ? " -> " : "",
+		    cfg->strategy == STRATEGY_AUTO ? config_strategy_name(
+		    reg_strategy_in_use(db, cfg)) : "");
+		return (0);
+	}
+	if ((why = db_refusal(db_errno(db))) != NULL) {
+		printf("regonce: configuration refused by the database: %s; "
+		    "error %u: %s\n", why, db_errno(db), db_error(db));
+		return (EXIT_DB_REFUSED);
+	}
+	/* Not 1: a pool may start while the database is down. */
+	printf("regonce: configuration ok; database error %u: %s\n",
+	    db_errno(db), db_error(db));
+	return (EXIT_DB_DOWN);
+}
+
+/*
  * -t: does the config load, can the log be written, does the DB answer?
- * Exit 0 yes; 1 the configuration or the log is wrong; 3 only the
- * database is unreachable.
+ * Exit 0 yes; 1 the configuration or the log is wrong; 4 the database
+ * refuses it; 3 only the database is unreachable.
  */
 static int
 main_check(const struct config *cfg)
@@ -136,14 +215,13 @@ main_check(const struct config *cfg)
 			printf("regonce: log_file %s will be created\n",
 			    cfg->log_file);
 		else if (fd == -1) {
-			printf("regonce: log_file %s: %s\n", cfg->log_file,
-			    strerror(errno == ENOENT ? EACCES : errno));
+			main_check_log_dir(cfg->log_file);
 			return (1);
 		} else
 			close(fd);
 	} else if (cfg->log_file[0] == '\0' && access("/dev/log", W_OK) != 0)
 		printf("regonce: log_file is empty (syslog) but /dev/log is "
-		    "missing: nothing would be logged\n");
+		    "missing: the workers log to stderr instead\n");
 	/* Not fatal: without it the pool serves, with no metrics. */
 	if (cfg->metrics_file[0] != '\0' && access(cfg->metrics_file,
 	    R_OK | W_OK) != 0 && (errno != ENOENT ||
@@ -156,19 +234,7 @@ main_check(const struct config *cfg)
 		printf("regonce: checked as root; the workers run as another "
 		    "user: check as that user too\n");
 	db = reg_store_new(cfg);
-	if (db_connect(db) == DB_OK)
-		printf("regonce: configuration ok; database %s answers "
-		    "(strategy: %s%s%s)\n", cfg->db_name,
-		    config_strategy_name(cfg->strategy),
-		    cfg->strategy == STRATEGY_AUTO ? " -> " : "",
-		    cfg->strategy == STRATEGY_AUTO ? config_strategy_name(
-		    reg_strategy_in_use(db, cfg)) : "");
-	else {
-		/* 3, not 1: a pool may start while the database is down. */
-		printf("regonce: configuration ok; database error %u: %s\n",
-		    db_errno(db), db_error(db));
-		rc = 3;
-	}
+	rc = main_check_db(db, cfg);
 	db_free(db);
 	return (rc);
 }
@@ -301,6 +367,41 @@ main_unconfigured(const char *reason)
 	return (0);
 }
 
+/*
+ * The worker's first connect. A database that is down now is retried per
+ * request, not fatal. One that refuses this configuration (1045, 1044,
+ * 1049, a missing grant) would refuse every request: the worker does not
+ * start, says why in the log, on stderr and to syslog, and exits
+ * EXIT_DB_REFUSED, which regonce-spawn's supervisor takes as "give up".
+ */
+static void
+main_db_start(struct db *db, const struct config *cfg)
+{
+	const char	*why;
+
+	if (db_connect(db) == DB_OK)
+		return;
+	if ((why = db_refusal(db_errno(db))) == NULL) {
+		log_warn("db_connect(%s): error %u: %s; retrying per request",
+		    cfg->db_name, db_errno(db), db_error(db));
+		return;
+	}
+	log_error("not starting: the database refuses this configuration: "
+	    "%s; error %u: %s", why, db_errno(db), db_error(db));
+	fprintf(stderr, "regonce: not starting: the database refuses this "
+	    "configuration: %s; error %u: %s\n", why, db_errno(db),
+	    db_error(db));
+	/* An empty log_file is syslog: log_error said it there already. */
+	if (cfg->log_file[0] != '\0') {
+		openlog("regonce", LOG_PID, LOG_DAEMON);
+		syslog(LOG_ERR, "not starting: the database refuses this "
+		    "configuration: %s; error %u: %s", why, db_errno(db),
+		    db_error(db));
+		closelog();
+	}
+	exit(EXIT_DB_REFUSED);
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -419,12 +520,9 @@ main(int argc, char *argv[])
 	/* Off (logged) if the file cannot be used: not worth refusing to serve. */
 	metrics_open(cfg.metrics_file);
 	db = reg_store_new(&cfg);
-	/* A database that is down now is retried per request, not fatal.
-	 * Under a connection cap or idle release, connect when needed. */
-	if (cfg.db_max_connections == 0 && cfg.db_idle_release_ms == 0 &&
-	    db_connect(db) != DB_OK)
-		log_warn("db_connect(%s): error %u: %s; retrying per request",
-		    cfg.db_name, db_errno(db), db_error(db));
+	/* Under a connection cap or idle release, connect when needed. */
+	if (cfg.db_max_connections == 0 && cfg.db_idle_release_ms == 0)
+		main_db_start(db, &cfg);
 	log_info("worker started: strategy %s, database %s",
 	    config_strategy_name(cfg.strategy), cfg.db_name);
 

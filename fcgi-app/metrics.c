@@ -4,7 +4,7 @@
  * MAP_SHARED (metrics_file) and counts there with relaxed atomic adds: no
  * lock, no syscall, no allocation on the request path. A scrape sums
  * every slot. A slot whose worker died is claimed again with its counts
- * kept, so the pool's sums never go back when multiwatch respawns one.
+ * kept, so the pool's sums never go back when the supervisor respawns one.
  *
  * File: a header (magic, layout version, slot count, sizes), then
  * METRICS_SLOTS slots, then one overflow slot that every worker without a

@@ -56,6 +56,10 @@ cmd_check() {
 	supervised_pool_start supervise $((base + 20)) \
 		"argon2_memory_kib = 8" "argon2_iterations = 1"
 	export REGONCE_IT_URL_SUPERVISE="http://127.0.0.1:$((base + 20))"
+	# it-reload's own supervised pool: reloads and restarts it.
+	supervised_pool_start reload $((base + 24)) \
+		"argon2_memory_kib = 8" "argon2_iterations = 1"
+	export REGONCE_IT_URL_RELOAD="http://127.0.0.1:$((base + 24))"
 	apache_start main $((base + 21)) $((base + 22))
 	export REGONCE_IT_URL_APACHE="http://127.0.0.1:$((base + 21))"
 	export REGONCE_IT_URL_APACHE_DOWN="http://127.0.0.1:$((base + 22))"

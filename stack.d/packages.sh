@@ -16,8 +16,8 @@ PACKAGES_UP=(mariadb-server mariadb-client nginx spawn-fcgi curl)
 # suexec (it-fcgid, shared hosting), the package
 # tools (it-deb), and what the cluster tests' ./stack cluster needs.
 PACKAGES_CHECK=(libfcgi-bin jq clang libclang-rt-14-dev valgrind groff-base
-	multiwatch systemd apache2 libapache2-mod-fcgid apache2-suexec-pristine
-	debhelper lintian galera-4 rsync iproute2)
+	systemd apache2 libapache2-mod-fcgid apache2-suexec-pristine
+	debhelper lintian galera-4 rsync iproute2 logrotate)
 # ./stack demo: jq for its table.
 PACKAGES_DEMO=(jq)
 # ./stack bench: the load (wrk), its results (jq) and the plot.

@@ -139,16 +139,35 @@ pool_start() {
 	echo "$name $port" >>"$VAR/pools/list"
 	# A running pool is restarted: a new build or REGONCE_* setting applies.
 	stop_pids "$VAR/run/$name.pid"
-	REGONCE_BIN="$bin" REGONCE_CONF="$conf" \
+	if [ "${POOL_SUPERVISE:-0}" = 1 ]; then
+		# As regonce.service runs it: the supervisor in the background.
+		rm -f "$VAR/run/$name.sock"
+		pool_spawn "$name" "$bin" --supervise &
+		await 100 test -S "$VAR/run/$name.sock" ||
+			die "supervised pool $name has no socket: see $VAR/log/spawn-fcgi.log"
+		return 0
+	fi
+	pool_spawn "$name" "$bin" ||
+		die "spawn-fcgi failed for pool $name: see $VAR/log/spawn-fcgi.log"
+	await 100 test -S "$VAR/run/$name.sock" ||
+		die "pool $name has no socket: see $VAR/log/regonce-$name.log"
+}
+
+# pool_spawn NAME BIN [--supervise | --reload | --reopen]: regonce-spawn
+# for pool NAME, its settings in the environment (none from
+# /etc/default/regonce), its output in var/log/spawn-fcgi.log.
+pool_spawn() {
+	local name=$1 bin=$2
+	shift 2
+	REGONCE_DEFAULTS="" REGONCE_BIN="$bin" \
+		REGONCE_CONF="$VAR/pools/$name.conf" \
 		REGONCE_TEST_PAUSE_DIR="${POOL_PAUSE_DIR:-}" \
 		REGONCE_SOCKET="$VAR/run/$name.sock" \
 		REGONCE_WORKERS="${POOL_WORKERS:-$WORKERS}" \
 		REGONCE_PIDFILE="$VAR/run/$name.pid" REGONCE_RUN_USER="$RUN_USER" \
 		REGONCE_SOCKET_GROUP="${RUN_USER:-$(id -gn)}" \
-		conf/regonce-spawn >>"$VAR/log/spawn-fcgi.log" 2>&1 ||
-		die "spawn-fcgi failed for pool $name: see $VAR/log/spawn-fcgi.log"
-	await 100 test -S "$VAR/run/$name.sock" ||
-		die "pool $name has no socket: see $VAR/log/regonce-$name.log"
+		setsid "$TOP/conf/regonce-spawn" "$@" \
+		</dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1
 }
 
 # nginx on one loopback port per pool (pools/list), the shipped snippet
@@ -205,10 +224,11 @@ nginx_start() {
 
 # Start pool $1 on loopback port $2 as regonce.service runs it:
 # regonce-spawn --supervise, that is spawn-fcgi opening the socket and
-# exec'ing multiwatch, which forks the workers and restarts any that dies.
-# It stays in the foreground, a child of this script (so it is reaped);
-# the wrapper execs keep its PID, so the pid file holds multiwatch's PID
-# and the workers are its children. Settings are main's with its own log;
+# exec'ing the wrapper's supervisor, which forks the workers, restarts any
+# that dies and replaces them all on a reload. It stays in the
+# background, a child of this script (so it is reaped); the wrapper
+# writes its PID (every exec keeps it) to var/run/NAME.pid, and the
+# workers are its children. Settings are main's with its own log;
 # further arguments are extra "key = value" lines.
 supervised_pool_start() {
 	local name=$1 port=$2 conf extra
@@ -229,13 +249,7 @@ supervised_pool_start() {
 	stop_pids "$VAR/run/$name.pid"
 	# An old socket would pass the await below before the new one is bound.
 	rm -f "$VAR/run/$name.sock"
-	REGONCE_BIN="$bin" REGONCE_CONF="$conf" \
-		REGONCE_SOCKET="$VAR/run/$name.sock" REGONCE_WORKERS=$WORKERS \
-		REGONCE_RUN_USER="$RUN_USER" \
-		REGONCE_SOCKET_GROUP="${RUN_USER:-$(id -gn)}" \
-		setsid conf/regonce-spawn --supervise \
-		</dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1 &
-	echo $! >"$VAR/run/$name.pid"
+	pool_spawn "$name" "$bin" --supervise &
 	await 100 test -S "$VAR/run/$name.sock" ||
 		die "supervised pool $name has no socket: see $VAR/log/spawn-fcgi.log"
 }

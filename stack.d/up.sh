@@ -5,6 +5,9 @@
 # Summary: stop what ./stack up started
 # Usage: ./stack status
 # Summary: what is running
+# Usage: ./stack reload
+# Summary: the main pool takes its configuration and binary again, as
+#          systemctl reload does (regonce-spawn --reload)
 #
 # stack.d/up.sh: the dev stack: MariaDB, the main pool and nginx on
 # REGONCE_HTTP_PORT, state in $VAR. check, bench and demo use these verbs
@@ -19,7 +22,9 @@ cmd_up() {
 	db_setup
 	rm -f "$VAR/pools/list"
 	run_user_setup
-	pool_start main regonce "${REGONCE_STRATEGY:-auto}" "$HTTP_PORT"
+	# Supervised, as regonce.service runs it: ./stack reload works.
+	POOL_SUPERVISE=1 pool_start main regonce \
+		"${REGONCE_STRATEGY:-auto}" "$HTTP_PORT"
 	nginx_start
 	say "regonce is up: http://127.0.0.1:$HTTP_PORT/register ($WORKERS workers)"
 	cat <<-EOF
@@ -27,9 +32,20 @@ cmd_up() {
 		  curl -s -H 'Content-Type: application/json' \\
 		    -d '{"openid":"o-demo-1","username":"demo","password":"correct horse"}' \\
 		    http://127.0.0.1:$HTTP_PORT/register
-		logs: $VAR/log/   config: $VAR/regonce.conf   stop: ./stack down
+		logs: $VAR/log/   config: $VAR/pools/main.conf (then ./stack reload)
+		stop: ./stack down
 		regonce-migrate's account: $VAR/migrate.conf
 	EOF
+}
+
+# ./stack reload: regonce-spawn --reload on the main pool: its config is
+# checked, then each worker is replaced while the socket stays open.
+cmd_reload() {
+	pid_alive "$VAR/run/main.pid" || die "no main pool runs: ./stack up"
+	run_user_setup
+	pool_spawn main "$TOP/fcgi-app/regonce" --reload ||
+		die "reload refused: see $VAR/log/spawn-fcgi.log"
+	tail -n 1 "$VAR/log/spawn-fcgi.log"
 }
 
 # ./stack down: nginx, Apache, every pool of pools/list, MariaDB, by PID.

@@ -63,9 +63,12 @@ spawn=$DEST$sbindir/regonce-spawn
 grep -q "REGONCE_BIN:=$sbindir/regonce}" "$spawn" &&
 	grep -q "REGONCE_CONF:=$sysconfdir/regonce.conf}" "$spawn"
 ok $? "regonce-spawn names the configured sbindir and sysconfdir"
-sh -n "$spawn"
-ok $? "regonce-spawn is valid sh"
+bash -n "$spawn" && head -n 1 "$spawn" | grep -qx '#!/bin/bash'
+ok $? "regonce-spawn is valid bash, and says so on its first line"
 if [ "$unitdir" != no ]; then
+	grep -qx "ExecReload=$sbindir/regonce-spawn --reload" \
+		"$DEST$unitdir/regonce.service"
+	ok $? "regonce.service reloads through the installed regonce-spawn"
 	grep -qx "ExecStart=$sbindir/regonce-spawn --supervise" \
 		"$DEST$unitdir/regonce.service"
 	ok $? "regonce.service starts the configured regonce-spawn"

@@ -50,6 +50,19 @@ request "$URL/regist%65r" POST -H 'Content-Type: application/json' \
 is "$STATUS $(field error)" "404 not_found" "an endpoint the worker does not know is 404 JSON"
 request "$URL/healthz" GET
 is "$STATUS $BODY" '200 {"status":"ok"}' "healthz answers ok"
+# As behind nginx: a path under /register reaches the worker, whose 404
+# is JSON (Apache's own would be HTML).
+request "$URL/register/x" POST -H 'Content-Type: application/json' \
+	--data-binary "{\"openid\":\"ap-$RUN-5\",$OK_FIELDS}"
+is "$STATUS $(field error)" "404 not_found" "/register/x reaches the worker: its JSON 404"
+# A chunked body (no Content-Length), as curl sends it when told to:
+# what it gets through mod_proxy_fcgi, as doc/operations.md says.
+request "$URL/register" POST -H 'Content-Type: application/json' \
+	-H 'Transfer-Encoding: chunked' \
+	--data-binary "{\"openid\":\"ap-$RUN-chunked\",$OK_FIELDS}"
+echo "# chunked through Apache: $STATUS $BODY"
+is "$STATUS $(field code) $(rows "ap-$RUN-chunked")" "200 0 1" \
+	"a chunked body through Apache: 200 created, one row (as documented)"
 
 # What Apache answers itself: no worker on the socket.
 register "{\"openid\":\"ap-$RUN-4\",$OK_FIELDS}" "$DOWN"

@@ -180,11 +180,11 @@ fi
 SUP=${REGONCE_IT_URL_SUPERVISE:-}
 MW=$(head -n 1 "$VAR/run/supervise.pid" 2>/dev/null)
 if [ -n "$SUP" ] && [ -n "$MW" ] && alive "$MW"; then
+	# The supervisor's worker children (not its once-a-second sleep).
 	workers() {
-		local pid
-		for pid in $(ps -o pid= --ppid "$MW"); do
-			alive "$pid" && echo "$pid"
-		done | sort -n | paste -sd' '
+		ps -o pid=,stat=,comm= --ppid "$MW" |
+			awk '$3 == "regonce" && $2 !~ /^Z/ { print $1 }' |
+			sort -n | paste -sd' '
 	}
 	full() { [ "$(wc -w <<<"$(workers)")" -eq "$WORKERS" ]; }
 	await 100 full
@@ -200,7 +200,7 @@ if [ -n "$SUP" ] && [ -n "$MW" ] && alive "$MW"; then
 	ok $? "kill -9 worker $victim"
 	replaced() { full && ! grep -qw "$victim" <<<"$(workers)"; }
 	await 300 replaced
-	ok $? "multiwatch replaces it ($(workers))"
+	ok $? "the supervisor replaces it ($(workers))"
 	scrape "$SUP"
 	back=$(LC_ALL=C join <(grep '^regonce_.*_total' <<<"$SUP_BEFORE" | LC_ALL=C sort) \
 		<(grep '^regonce_.*_total' <<<"$SCRAPE" | LC_ALL=C sort) |

@@ -26,6 +26,16 @@ is "$STATUS $(field code) $(field message)" "200 -1 注册失败，Openid已存�
 	"the same openid again is 'exists'"
 is "$(rows "$OPENID")" 1 "still one row"
 
+# A chunked body (no Content-Length): nginx reads it whole and passes it
+# on with CONTENT_LENGTH (fastcgi_request_buffering), as doc/operations.md
+# says.
+request "$URL/register" POST -H 'Content-Type: application/json' \
+	-H 'Transfer-Encoding: chunked' \
+	--data-binary "{\"openid\":\"it-$RUN-chunked\",\"username\":\"u\",\"password\":\"password1\"}"
+echo "# chunked through nginx: $STATUS $BODY"
+is "$STATUS $(field code) $(rows "it-$RUN-chunked")" "200 0 1" \
+	"a chunked body through nginx: 200 created, one row (as documented)"
+
 # --- passwords --------------------------------------------------------
 HASH=$(sql "SELECT password_hash FROM users WHERE openid = '$OPENID'")
 case $HASH in '$argon2id$v=19$m=19456,t=2,p=1$'*) r=0 ;; *) r=1 ;; esac
@@ -81,6 +91,6 @@ lock_drop
 
 # --- the pool survived all of it -----------------------------------------
 is "$(pids main)" "$PIDS_BEFORE" "no worker died (same PIDs)"
-is "$(sql "SELECT COUNT(*) FROM users") " "$((ROWS_BEFORE + 5)) " "exactly the 5 good registrations wrote rows"
+is "$(sql "SELECT COUNT(*) FROM users") " "$((ROWS_BEFORE + 6)) " "exactly the 6 good registrations (the chunked one too) wrote rows"
 
 done_testing

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The supervised pool, as regonce.service runs it (regonce-spawn
-# --supervise: spawn-fcgi + multiwatch): a worker killed with -9 is
+# --supervise: spawn-fcgi + the wrapper's supervisor): a worker killed with -9 is
 # replaced, while a steady stream of registrations through nginx sees no
 # failed request; the new worker serves; a TERM stops every worker
 # gracefully. And the shipped unit passes systemd-analyze verify.
@@ -12,11 +12,12 @@ URL=${REGONCE_IT_URL_SUPERVISE:-}
 WORKERS=${REGONCE_WORKERS:-4}
 MW=$(head -n 1 "$VAR/run/supervise.pid" 2>/dev/null)
 
-# workers: multiwatch's live children, sorted, on one line.
+# workers: the supervisor's live worker children (not its once-a-second
+# sleep), sorted, on one line.
 workers() {
-	local pid
-	for pid in $(ps -o pid= --ppid "$MW" 2>/dev/null); do
-		alive "$pid" && echo "$pid"
+	local pid comm
+	ps -o pid=,comm= --ppid "$MW" 2>/dev/null | while read -r pid comm; do
+		[ "$comm" = regonce ] && alive "$pid" && echo "$pid"
 	done | sort -n | paste -sd' '
 }
 count() { wc -w <<<"$1"; }
@@ -53,11 +54,11 @@ if [ -z "$URL" ] || [ -z "$MW" ]; then
 	exit 0
 fi
 
-is "$(ps -o comm= -p "$MW")" multiwatch "the pool's supervisor is multiwatch (pid $MW)"
+is "$(ps -o comm= -p "$MW")" regonce-spawn "the pool's supervisor is regonce-spawn (pid $MW)"
 full() { [ "$(count "$(workers)")" -eq "$WORKERS" ]; }
 await 100 full
 before=$(workers)
-is "$(count "$before")" "$WORKERS" "multiwatch runs $WORKERS workers: $before"
+is "$(count "$before")" "$WORKERS" "the supervisor runs $WORKERS workers: $before"
 # Idle sockets per worker, before any traffic.
 for pid in $before; do IDLE_SOCKETS[$pid]=$(sockets "$pid"); done
 
@@ -88,7 +89,7 @@ back() {
 	[ "$(count "$now")" -eq "$WORKERS" ] && ! grep -qw "$VICTIM" <<<"$now"
 }
 await 300 back
-ok $? "multiwatch restarts it: $WORKERS workers again ($(workers))"
+ok $? "the supervisor restarts it: $WORKERS workers again ($(workers))"
 after=$(workers)
 new=$(comm -13 <(tr ' ' '\n' <<<"$before" | sort) <(tr ' ' '\n' <<<"$after" | sort) | paste -sd' ')
 is "$(count "$new")" 1 "exactly one worker is new ($new)"
@@ -112,14 +113,15 @@ register "{\"openid\":\"svm-$RUN-new\",\"username\":\"u\",\"password\":\"passwor
 is "$STATUS:$(field code)" "200:0" "the restarted worker serves requests"
 resume_all
 
-# A stop, as systemd sends it: multiwatch passes it on as the workers'
-# graceful stop, which each logs (a worker killed outright logs nothing).
+# A stop, as systemd sends it: the supervisor passes it on as the
+# workers' graceful stop, which each logs (a worker killed outright logs
+# nothing).
 LOG=$VAR/log/regonce-supervise.log
 stops_before=$(grep -c 'worker stopping' "$LOG")
 kill -TERM "$MW"
 gone() { ! alive "$MW"; }
 await 300 gone
-ok $? "TERM stops multiwatch"
+ok $? "TERM stops the supervisor"
 is "$(($(grep -c 'worker stopping' "$LOG") - stops_before))" "$WORKERS" \
 	"each of its $WORKERS workers stops gracefully"
 
