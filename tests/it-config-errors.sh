@@ -40,6 +40,7 @@ conf() {
 		printf 'db_socket = %s\ndb_user = regonce\ndb_password = %s\n' \
 			"$REGONCE_IT_DB_SOCKET" "$PASSWORD"
 		printf 'db_name = regonce\nlog_file = %s\n' "$VAR/log/config-errors.log"
+		printf 'fingerprint_key_file = %s\n' "$VAR/fingerprint.key"
 		printf '%s\n' "$@"
 	} >"$file"
 	[ -z "$RUN_USER" ] || chown "$RUN_USER" "$file"
@@ -227,7 +228,7 @@ drop_doc() {
 drop_doc
 STATEMENTS=$(setup_sql ce_doc ce-doc-pw-4)
 printf '# %s\n' "$STATEMENTS"
-is "$(grep -c . <<<"$STATEMENTS")" 7 "doc/operations.md gives 7 set-up statements"
+is "$(grep -c . <<<"$STATEMENTS")" 8 "doc/operations.md gives 8 set-up statements"
 OUT=$(root_client <<<"$STATEMENTS" 2>&1)
 is "$?:$OUT" "0:" "they run as written (password account)"
 check "$(conf doc-setup 'db_user = ce_doc' 'db_password = ce-doc-pw-4' 'db_name = ce_doc')"
