@@ -249,9 +249,9 @@ const char	*db_lock_answer_name(enum db_lock_answer);
 enum db_status	 db_lock_look(struct db *, const char *, unsigned int,
 		     const char *, size_t, enum db_lock_answer *,
 		     struct db_user *, int *);
-enum db_status	 db_register_compound(struct db *, const char *, unsigned int,
+enum db_status	 db_register_compound(struct db *, const char *,
 		     const char *, size_t, const char *, size_t, const char *,
-		     enum db_lock_answer *, struct db_user *, int *);
+		     struct db_user *);
 
 /* db_idem.c */
 

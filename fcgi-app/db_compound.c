@@ -1,11 +1,12 @@
 /*
  * The compound statements of strategy named_lock_compound, prepared once
- * per session. The first takes the openid's lock and reads its row (the
- * lock is kept only when the row is absent: the caller hashes then); the
- * second runs named_lock's sequence (GET_LOCK unless this session holds
- * the lock already, START TRANSACTION, SELECT ... FOR UPDATE, INSERT,
- * COMMIT, RELEASE_LOCK) as one MariaDB compound statement: one round trip
- * each. They need MariaDB 10.1.1 or later; the caller asks for them
+ * per session: a new registration takes two round trips, the hash
+ * between them.
+ * - STMT_LOCK_LOOK: the lock-free pre-check; when it finds nothing,
+ *   GET_LOCK, START TRANSACTION and SELECT ... FOR UPDATE. Only an absent
+ *   row leaves the lock and the transaction open, for the caller to hash.
+ * - STMT_REGISTER: INSERT, COMMIT, RELEASE_LOCK in that open transaction.
+ * They need MariaDB 10.1.1 or later; the caller asks for them
  * (db_want_compound) and decides when they run.
  */
 #include "config.h"
@@ -16,11 +17,20 @@
 
 #include "db_int.h"
 
+/* What STMT_LOCK_LOOK's row says happened. */
+enum {
+	LOOK_ABSENT,		/* no row: the lock and the transaction are open */
+	LOOK_FOUND_LOCKED,	/* the row, found under the lock (released) */
+	LOOK_BUSY,		/* GET_LOCK said 0 */
+	LOOK_LOCK_NULL,		/* GET_LOCK said NULL */
+	LOOK_FOUND		/* the row, found by the pre-check: no lock asked */
+};
+
 /*
- * Parameters: the lock name, the lock wait (s), the openid. The answer is
- * one row: what happened (0 absent: the lock is held, 1 found: the row's
- * id and hash, the lock released, 2 GET_LOCK said 0, 3 it said NULL),
- * the id, the hash. On an SQL error the handler releases a lock it got.
+ * Parameters: the lock name, the openid, the lock wait (s), the openid.
+ * The answer is one row: what happened (the LOOK_ values), the id, the
+ * hash. On an SQL error the handler rolls back and releases a lock it got.
+ * LIMIT 1: a table without the UNIQUE index may already hold two rows.
  */
 static const char db_lock_look_sql[] =
     "BEGIN NOT ATOMIC "
@@ -29,55 +39,42 @@ static const char db_lock_look_sql[] =
     "DECLARE v_id BIGINT UNSIGNED; "
     "DECLARE v_hash VARCHAR(255) CHARACTER SET ascii; "
     "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
-    "BEGIN IF v_got = 1 THEN DO RELEASE_LOCK(v_lock); END IF; RESIGNAL; "
-    "END; "
-    "SET v_got = GET_LOCK(v_lock, ?); "
-    "IF v_got IS NULL THEN SELECT 3, NULL, NULL; "
-    "ELSEIF v_got = 0 THEN SELECT 2, NULL, NULL; "
-    "ELSE "
+    "BEGIN ROLLBACK; IF v_got = 1 THEN DO RELEASE_LOCK(v_lock); END IF; "
+    "RESIGNAL; END; "
     "SELECT id, password_hash INTO v_id, v_hash FROM users "
     "WHERE openid = ? LIMIT 1; "
-    "IF v_id IS NULL THEN SELECT 0, NULL, NULL; "
-    "ELSE DO RELEASE_LOCK(v_lock); SELECT 1, v_id, v_hash; "
-    "END IF; "
-    "END IF; "
-    "END";
-
-/*
- * Parameters: the lock name, the lock wait (s), the openid (twice),
- * username, hash. The lock is taken only if this session does not hold
- * it (after db_lock_look), so one RELEASE_LOCK lets it go. The answer is
- * one row: what happened (0 inserted, 1 found: the row's id and hash,
- * 2 GET_LOCK said 0, 3 it said NULL), then the id. On an SQL error the handler rolls back, releases the
- * lock, and the error reaches the client unchanged (1062, 1213, ...); a
- * killed statement may skip it (db_register_compound). LIMIT 1: a table
- * without the UNIQUE index may already hold two rows.
- */
-static const char db_compound_sql[] =
-    "BEGIN NOT ATOMIC "
-    "DECLARE v_lock VARCHAR(64) CHARACTER SET ascii DEFAULT ?; "
-    "DECLARE v_got INT; "
-    "DECLARE v_id BIGINT UNSIGNED; "
-    "DECLARE v_hash VARCHAR(255) CHARACTER SET ascii; "
-    "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
-    "BEGIN ROLLBACK; DO RELEASE_LOCK(v_lock); RESIGNAL; END; "
-    "SET v_got = IF(IS_USED_LOCK(v_lock) <=> CONNECTION_ID(), 1, "
-    "GET_LOCK(v_lock, ?)); "
+    "IF v_id IS NOT NULL THEN SELECT 4, v_id, v_hash; "
+    "ELSE "
+    "SET v_got = GET_LOCK(v_lock, ?); "
     "IF v_got IS NULL THEN SELECT 3, NULL, NULL; "
     "ELSEIF v_got = 0 THEN SELECT 2, NULL, NULL; "
     "ELSE "
     "START TRANSACTION; "
     "SELECT id, password_hash INTO v_id, v_hash FROM users "
     "WHERE openid = ? LIMIT 1 FOR UPDATE; "
-    "IF v_id IS NULL THEN "
+    "IF v_id IS NULL THEN SELECT 0, NULL, NULL; "
+    "ELSE ROLLBACK; DO RELEASE_LOCK(v_lock); SELECT 1, v_id, v_hash; "
+    "END IF; "
+    "END IF; "
+    "END IF; "
+    "END";
+
+/*
+ * Parameters: the lock name, the openid, username, hash; run in the
+ * transaction STMT_LOCK_LOOK left open, under its lock. The answer is one
+ * row: 0, the new id, NULL. On an SQL error the handler rolls back,
+ * releases the lock, and the error reaches the client unchanged (1062,
+ * 1213, ...); a killed statement may skip it (db_compound_run).
+ */
+static const char db_compound_sql[] =
+    "BEGIN NOT ATOMIC "
+    "DECLARE v_lock VARCHAR(64) CHARACTER SET ascii DEFAULT ?; "
+    "DECLARE EXIT HANDLER FOR SQLEXCEPTION "
+    "BEGIN ROLLBACK; DO RELEASE_LOCK(v_lock); RESIGNAL; END; "
     "INSERT INTO users (openid, username, password_hash) "
     "VALUES (?, ?, ?); "
-    "SET v_id = LAST_INSERT_ID(); "
-    "COMMIT; DO RELEASE_LOCK(v_lock); SELECT 0, v_id, NULL; "
-    "ELSE "
-    "ROLLBACK; DO RELEASE_LOCK(v_lock); SELECT 1, v_id, v_hash; "
-    "END IF; "
-    "END IF; "
+    "COMMIT; DO RELEASE_LOCK(v_lock); "
+    "SELECT 0, LAST_INSERT_ID(), NULL; "
     "END";
 
 /*
@@ -140,9 +137,9 @@ db_compound_handled(unsigned int err)
 
 /*
  * Run compound statement id with params and read its answer row (what,
- * id, hash) into *what and user. An error but DB_LOST that the
- * statement's handler may have skipped ends the session (its lock and
- * transaction with it) and is DB_LOST.
+ * id, hash) into *what and user. An error the statement's handler may
+ * have skipped, or an answer without its row, ends the session (its lock
+ * and transaction with it) and is DB_LOST.
  */
 static enum db_status
 db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
@@ -153,7 +150,7 @@ db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
 	unsigned long	 hash_len = 0;
 	my_bool		 hash_null = 0;
 	enum db_status	 st;
-	int		 rc;
+	int		 rc = 0;
 
 	*what = -1;
 	memset(user, 0, sizeof(*user));
@@ -172,16 +169,24 @@ db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
 	result[0].buffer_type = MYSQL_TYPE_LONGLONG;
 	result[0].buffer = what;
 	db_bind_user(&result[1], user, &hash_len, &hash_null);
+	/*
+	 * Without its row nobody knows where the block stopped (a lock and
+	 * a transaction may be open): the session ends, the error stays.
+	 */
 	if (mysql_stmt_field_count(stmt) != 3 ||
 	    mysql_stmt_bind_result(stmt, result) != 0)
-		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
-		    "the compound statement's answer is not its row"));
-	rc = db_fetch(db, stmt);
-	if (rc == 1)
-		return (db_stmt_fail(db, stmt));
-	if (rc == MYSQL_NO_DATA)
-		return (db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
-		    "no row from the compound statement"));
+		st = db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "the compound statement's answer is not its row");
+	else if ((rc = db_fetch(db, stmt)) == 1)
+		st = db_stmt_fail(db, stmt);
+	else if (rc == MYSQL_NO_DATA)
+		st = db_fail(db, CR_COMMANDS_OUT_OF_SYNC,
+		    "no row from the compound statement");
+	if (st != DB_OK) {
+		if (db->conn != NULL)
+			db_disconnect(db);
+		return (DB_LOST);
+	}
 	db_hash_end(user, rc, hash_null, hash_len);
 	db_free_result(db, stmt);
 	/*
@@ -194,17 +199,21 @@ db_compound_run(struct db *db, enum db_stmt_id id, const char *sql,
 	return (DB_OK);
 }
 
-/* The lock's answer and the row's presence from a compound's "what". */
+/* The lock's answer and the row's presence from STMT_LOCK_LOOK's "what". */
 static void
-db_compound_what(long long what, enum db_lock_answer *answer, int *found)
+db_look_what(long long what, enum db_lock_answer *answer, int *found)
 {
 	switch (what) {
-	case 0:
-	case 1:
-		*answer = LOCK_ONE;
-		*found = what == 1;
+	case LOOK_FOUND:
+		*answer = LOCK_NOT_ASKED;
+		*found = 1;
 		break;
-	case 2:
+	case LOOK_ABSENT:
+	case LOOK_FOUND_LOCKED:
+		*answer = LOCK_ONE;
+		*found = what == LOOK_FOUND_LOCKED;
+		break;
+	case LOOK_BUSY:
 		*answer = LOCK_ZERO;
 		break;
 	default:
@@ -214,20 +223,25 @@ db_compound_what(long long what, enum db_lock_answer *answer, int *found)
 }
 
 /*
- * GET_LOCK(lock, timeout) and the lookup of openid, one round trip
- * (STMT_LOCK_LOOK). On DB_OK: *answer is the lock's; with LOCK_ONE,
- * *found says whether the row is there (user: its id and hash; the lock
- * is released) or not (the lock is this session's: the caller releases
- * it, or db_register_compound does). Any other status: no lock is held
- * (DB_LOST: the session, and its lock, are gone).
+ * named_lock_compound's first round trip (STMT_LOCK_LOOK): the lock-free
+ * lookup of openid and, when it finds nothing, GET_LOCK(lock, timeout),
+ * START TRANSACTION and the lookup FOR UPDATE. On DB_OK:
+ * - *found: user holds the row's id and hash; *answer is LOCK_NOT_ASKED
+ *   (the pre-check found it) or LOCK_ONE (found under the lock, which
+ *   is released, and the transaction ended);
+ * - else *answer LOCK_ONE: the row is absent, and the lock and an open
+ *   transaction are this session's, for db_register_compound() or for
+ *   the caller to roll back and release; LOCK_ZERO or LOCK_NULL:
+ *   GET_LOCK's answer, nothing open.
+ * Any other status: nothing is held (DB_LOST: the session is gone).
  */
 enum db_status
 db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
     const char *openid, size_t openid_len, enum db_lock_answer *answer,
     struct db_user *user, int *found)
 {
-	MYSQL_BIND	 params[3];
-	unsigned long	 lens[3];
+	MYSQL_BIND	 params[4];
+	unsigned long	 lens[4];
 	double		 timeout_s = timeout_ms / 1000.0;
 	long long	 what;
 	enum db_status	 st;
@@ -236,52 +250,46 @@ db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
 	*found = 0;
 	memset(params, 0, sizeof(params));
 	db_bind_string(&params[0], lock, strlen(lock), &lens[0]);
-	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
-	params[1].buffer = &timeout_s;
-	db_bind_string(&params[2], openid, openid_len, &lens[2]);
+	db_bind_string(&params[1], openid, openid_len, &lens[1]);
+	params[2].buffer_type = MYSQL_TYPE_DOUBLE;
+	params[2].buffer = &timeout_s;
+	db_bind_string(&params[3], openid, openid_len, &lens[3]);
 	st = db_compound_run(db, STMT_LOCK_LOOK, db_lock_look_sql, params,
 	    &what, user);
-	if (st == DB_OK)
-		db_compound_what(what, answer, found);
-	return (st);
+	if (st != DB_OK)
+		return (st);
+	db_look_what(what, answer, found);
+	/* The lock is held only while the session lives. */
+	if (what == LOOK_ABSENT && db->conn == NULL) {
+		*answer = LOCK_FAILED;
+		return (DB_LOST);
+	}
+	return (DB_OK);
 }
 
 /*
- * named_lock_compound's last round trip (STMT_REGISTER): GET_LOCK(lock,
- * timeout) unless this session holds it (after db_lock_look), then
- * inside a transaction the FOR UPDATE lookup of openid and, when it
- * finds nothing, the INSERT; COMMIT, RELEASE_LOCK. On DB_OK:
- * *answer is the lock's; with LOCK_ONE, *found says whether the row was
- * there (user: its id and hash) or is now ours (user->id). Any other
- * status but DB_LOST comes after the server rolled back and released the
- * lock. DB_LOST: the COMMIT may have landed; and when the handler was
- * skipped the session is ended here, which ends its transaction and lock.
+ * named_lock_compound's last round trip (STMT_REGISTER), in the open
+ * transaction and under the lock db_lock_look() left: INSERT, COMMIT,
+ * RELEASE_LOCK. DB_OK: user->id is the new row's. Any other status but
+ * DB_LOST comes after the server rolled back and released the lock
+ * (DB_DUPLICATE: a writer without the lock got there). DB_LOST: the
+ * COMMIT may have landed; when the handler was skipped the session is
+ * ended here, which ends its transaction and lock.
  */
 enum db_status
-db_register_compound(struct db *db, const char *lock,
-    unsigned int timeout_ms, const char *openid, size_t openid_len,
-    const char *username, size_t username_len, const char *hash,
-    enum db_lock_answer *answer, struct db_user *user, int *found)
+db_register_compound(struct db *db, const char *lock, const char *openid,
+    size_t openid_len, const char *username, size_t username_len,
+    const char *hash, struct db_user *user)
 {
-	MYSQL_BIND	 params[6];
-	unsigned long	 lens[6];
-	double		 timeout_s = timeout_ms / 1000.0;
+	MYSQL_BIND	 params[4];
+	unsigned long	 lens[4];
 	long long	 what;
-	enum db_status	 st;
 
-	*answer = LOCK_FAILED;
-	*found = 0;
 	memset(params, 0, sizeof(params));
 	db_bind_string(&params[0], lock, strlen(lock), &lens[0]);
-	params[1].buffer_type = MYSQL_TYPE_DOUBLE;
-	params[1].buffer = &timeout_s;
-	db_bind_string(&params[2], openid, openid_len, &lens[2]);
-	db_bind_string(&params[3], openid, openid_len, &lens[3]);
-	db_bind_string(&params[4], username, username_len, &lens[4]);
-	db_bind_string(&params[5], hash, strlen(hash), &lens[5]);
-	st = db_compound_run(db, STMT_REGISTER, db_compound_sql, params,
-	    &what, user);
-	if (st == DB_OK)
-		db_compound_what(what, answer, found);
-	return (st);
+	db_bind_string(&params[1], openid, openid_len, &lens[1]);
+	db_bind_string(&params[2], username, username_len, &lens[2]);
+	db_bind_string(&params[3], hash, strlen(hash), &lens[3]);
+	return (db_compound_run(db, STMT_REGISTER, db_compound_sql, params,
+	    &what, user));
 }

@@ -226,7 +226,7 @@ db_get_lock(struct db *db, const char *name, unsigned int wait_ms,
  * what ran first: on DB_OK *released is the lock's answer (LOCK_ONE, or
  * what to log; LOCK_FAILED if the release itself failed). A COMMIT that
  * fails leaves the lock held (LOCK_NOT_ASKED): the caller rolls back and
- * releases.
+ * releases. A ROLLBACK that fails ends the session, and the lock with it.
  */
 enum db_status
 db_release_lock(struct db *db, enum db_txn first, const char *name,
@@ -247,8 +247,12 @@ db_release_lock(struct db *db, enum db_txn first, const char *name,
 	else if ((st = db_send_pair(db, first == DB_TXN_COMMIT ? "COMMIT" :
 	    "ROLLBACK", lock_sql)) == DB_OK)
 		st = db_next_result(db);
-	else
+	else {
+		/* A failed ROLLBACK leaves the lock held: end the session. */
+		if (first == DB_TXN_ROLLBACK && db->conn != NULL)
+			db_disconnect(db);
 		return (st);
+	}
 	*released = LOCK_FAILED;
 	if (st == DB_OK)
 		st = db_read_lock_row(db, released);

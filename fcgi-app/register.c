@@ -7,8 +7,9 @@
  *
  *   named_lock           GET_LOCK + START TRANSACTION -> SELECT ... FOR
  *                        UPDATE -> hash -> INSERT -> COMMIT + RELEASE_LOCK
- *   named_lock_compound  GET_LOCK + the row's lookup as one statement ->
- *                        hash -> the rest as one statement
+ *   named_lock_compound  pre-check, GET_LOCK, START TRANSACTION, SELECT
+ *                        ... FOR UPDATE as one statement -> hash ->
+ *                        INSERT, COMMIT, RELEASE_LOCK as one statement
  *   unique               hash -> INSERT: the UNIQUE index answers repeats
  *
  * Under a lock the copies of one registration wait for the first and
@@ -79,6 +80,7 @@ static int64_t	reg_hash_last_us;
 static enum reg_step	reg_attempt(struct reg_ctx *);
 static enum reg_step	reg_hash(struct reg_ctx *);
 static int64_t		reg_reserve_ms(const struct reg_ctx *);
+static int64_t		reg_wait_left_ms(const struct reg_ctx *);
 static enum reg_strategy reg_plan(const struct reg_ctx *);
 static enum reg_step	reg_named_lock(struct reg_ctx *);
 static enum reg_step	reg_compound(struct reg_ctx *);
@@ -224,15 +226,23 @@ reg_attempt(struct reg_ctx *ctx)
 			return (STEP_DONE);
 		}
 	}
-	/* Most repeats end here: no lock, no hashing. */
-	st = db_find_user(ctx->db, in->openid, in->openid_len, 0, &user,
-	    &found);
-	if (st != DB_OK)
-		return (reg_db_failed(ctx, st, "pre-check"));
-	if (found)
-		return (reg_found(ctx, &user));
+	ctx->used = reg_plan(ctx);
+	/*
+	 * Most repeats end here: no lock, no hashing. The compound's first
+	 * statement makes this check itself, unless the budget leaves no
+	 * lock wait (then a repeat still hears "exists").
+	 */
+	if (ctx->used != STRATEGY_NAMED_LOCK_COMPOUND ||
+	    reg_wait_left_ms(ctx) < 1) {
+		st = db_find_user(ctx->db, in->openid, in->openid_len, 0,
+		    &user, &found);
+		if (st != DB_OK)
+			return (reg_db_failed(ctx, st, "pre-check"));
+		if (found)
+			return (reg_found(ctx, &user));
+	}
 
-	switch ((ctx->used = reg_plan(ctx))) {
+	switch (ctx->used) {
 	case STRATEGY_NAMED_LOCK:
 		return (reg_named_lock(ctx));
 	case STRATEGY_NAMED_LOCK_COMPOUND:
@@ -296,8 +306,8 @@ reg_reserve_ms(const struct reg_ctx *ctx)
  * Which strategy runs this request: the configured one, except that
  * named_lock_compound runs as named_lock where it cannot keep its
  * promise in one statement:
- * - a keyed request: the key's answer must commit with the row, in a
- *   transaction the compound statement does not leave open;
+ * - a keyed request: the key's answer must commit with the row, and the
+ *   compound's last statement commits its INSERT alone;
  * - a Galera node: each statement is sent alone there (db_lock.c), and
  *   the compound statement is not prepared.
  * The store is asked for the compound statement by reg_store_new().
@@ -387,16 +397,14 @@ reg_named_lock(struct reg_ctx *ctx)
 }
 
 /*
- * named_lock_compound, three round trips: the pre-check; GET_LOCK and
- * the row's lookup as one statement (a row found: the lock is released
- * in it, and nothing is hashed); the hash; then named_lock's sequence,
- * START TRANSACTION -> SELECT ... FOR UPDATE -> INSERT -> COMMIT ->
- * RELEASE_LOCK, as one compound statement (db_compound.c), which takes
- * no second hold of the lock this session already has. Any error of
- * that statement but DB_LOST comes back after the server rolled back
- * and released the lock. DB_LOST (the connection went, or the store
- * ended a session whose statement was killed) may have taken a COMMIT
- * with it: the retries find out.
+ * named_lock_compound, two round trips (db_compound.c): the pre-check,
+ * GET_LOCK, START TRANSACTION and SELECT ... FOR UPDATE as one statement,
+ * which keeps the lock and the transaction only when the row is absent
+ * (a row found: nothing is hashed); the hash; then INSERT, COMMIT and
+ * RELEASE_LOCK as one statement. Any error of that statement but DB_LOST
+ * comes back after the server rolled back and released the lock. DB_LOST
+ * (the connection went, or the store ended a session whose statement was
+ * killed) may have taken a COMMIT with it: the retries find out.
  */
 static enum reg_step
 reg_compound(struct reg_ctx *ctx)
@@ -404,7 +412,6 @@ reg_compound(struct reg_ctx *ctx)
 	const struct reg_input	*in = ctx->in;
 	char			 lock[DB_LOCK_NAME_MAX];
 	struct db_user		 user;
-	enum db_lock_answer	 released;
 	enum reg_step		 step;
 	enum db_status		 st;
 	unsigned int		 wait_ms;
@@ -416,23 +423,22 @@ reg_compound(struct reg_ctx *ctx)
 	since = clock_mono_us();
 	st = db_lock_look(ctx->db, lock, wait_ms, in->openid, in->openid_len,
 	    &ctx->trace.lock, &user, &found);
-	metrics_lock_waited(since);
 	if (st != DB_OK)
 		return (reg_db_failed(ctx, st, "lock and look"));
-	if (ctx->trace.lock != LOCK_ONE)
-		return (reg_lock_not_ours(ctx));
+	/* A wait is counted only when GET_LOCK was asked. */
+	if (ctx->trace.lock != LOCK_NOT_ASKED)
+		metrics_lock_waited(since);
 	if (found)
 		return (reg_found(ctx, &user));
-	/* The lock is held: every way out from here lets it go. */
+	if (ctx->trace.lock != LOCK_ONE)
+		return (reg_lock_not_ours(ctx));
+	/* The lock and the transaction are open: every way out ends both. */
 	if ((step = reg_hash(ctx)) != STEP_NEXT) {
-		if (db_connected(ctx->db) && db_release_lock(ctx->db,
-		    DB_TXN_NONE, lock, &released) != DB_OK)
-			reg_trace_errno(ctx);
+		reg_abandon(ctx, lock);
 		return (step);
 	}
-	st = db_register_compound(ctx->db, lock, wait_ms, in->openid,
-	    in->openid_len, in->username, in->username_len, ctx->hash,
-	    &ctx->trace.lock, &user, &found);
+	st = db_register_compound(ctx->db, lock, in->openid, in->openid_len,
+	    in->username, in->username_len, ctx->hash, &user);
 	if (st == DB_DUPLICATE) {
 		reg_trace_errno(ctx);
 		return (reg_duplicate(ctx));
@@ -442,10 +448,6 @@ reg_compound(struct reg_ctx *ctx)
 			ctx->unknown = 1;
 		return (reg_db_failed(ctx, st, "register"));
 	}
-	if (ctx->trace.lock != LOCK_ONE)
-		return (reg_lock_not_ours(ctx));
-	if (found)
-		return (reg_found(ctx, &user));
 	ctx->out->user_id = user.id;
 	return (reg_done(ctx, REG_CREATED, NULL));
 }
@@ -486,15 +488,23 @@ reg_lock_wait(struct reg_ctx *ctx, char *lock, unsigned int *wait_ms)
 	    in->openid_len, lock, DB_LOCK_NAME_MAX) == -1)
 		return (reg_done(ctx, REG_INTERNAL,
 		    "cannot derive the lock name"));
-	left = deadline_left_ms(ctx->deadline) - reg_reserve_ms(ctx);
-	if (left > ctx->cfg->lock_timeout_ms)
-		left = ctx->cfg->lock_timeout_ms;
+	left = reg_wait_left_ms(ctx);
 	/* The budget ran out, not someone else's registration. */
 	if (left < 1)
 		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
 		    "ran out before the openid's lock could be waited for"));
 	*wait_ms = (unsigned int)left;
 	return (STEP_NEXT);
+}
+
+/* How long a lock wait may take: the budget less what must follow it. */
+static int64_t
+reg_wait_left_ms(const struct reg_ctx *ctx)
+{
+	int64_t	left = deadline_left_ms(ctx->deadline) - reg_reserve_ms(ctx);
+
+	return (left > ctx->cfg->lock_timeout_ms ? ctx->cfg->lock_timeout_ms :
+	    left);
 }
 
 /* GET_LOCK answered 0 (someone else holds it past the wait) or NULL. */

@@ -921,6 +921,14 @@ test_end_unlocked(void **state)
 	assert_int_equal(db_release_lock(db, DB_TXN_COMMIT, "regonce:ab",
 	    &released), DB_RETRY);
 	assert_int_equal(released, LOCK_NOT_ASKED);
+	assert_true(db_connected(db));
+	/* A failed ROLLBACK would leave the lock held: the session ends. */
+	assert_int_equal(db_release_lock(db, DB_TXN_ROLLBACK, "regonce:ab",
+	    &released), DB_RETRY);
+	assert_false(db_connected(db));
+	nstmts = 0;
+	srv.first_errno = 0;
+	assert_int_equal(db_connect(db), DB_OK);
 	/* Committed, but the release failed: the session is ended. */
 	srv.first_errno = 0;
 	srv.second_errno = ER_NO_SUCH_TABLE;
@@ -940,9 +948,9 @@ test_end_unlocked(void **state)
 	assert_false(db_connected(db));
 }
 
-/* --- named_lock_compound's one round trip ---------------------------- */
+/* --- named_lock_compound's two round trips ------------------------- */
 
-/* Script the compound statement's answer row: (what, id, hash). */
+/* Script a compound statement's answer row: (what, id, hash). */
 static void
 compound_row(long long what, unsigned long long id, const char *hash)
 {
@@ -957,41 +965,59 @@ compound_row(long long what, unsigned long long id, const char *hash)
 }
 
 static enum db_status
-compound_call(enum db_lock_answer *answer, struct db_user *user, int *found)
+look_call(enum db_lock_answer *answer, struct db_user *user, int *found)
 {
-	return (db_register_compound(db, "regonce:ab", 3000, "o", 1, "u", 1,
-	    "$argon2id$h", answer, user, found));
+	return (db_lock_look(db, "regonce:ab", 3000, "o", 1, answer, user,
+	    found));
+}
+
+static enum db_status
+register_call(struct db_user *user)
+{
+	return (db_register_compound(db, "regonce:ab", "o", 1, "u", 1,
+	    "$argon2id$h", user));
 }
 
 /* Each answer row means what it says; the statement's end is read. */
 static void
 test_compound_answers(void **state)
 {
+	static const struct {
+		long long		what;
+		enum db_lock_answer	answer;
+		int			found;
+	} rows[] = {
+		{ 0, LOCK_ONE, 0 },		/* absent: lock and txn open */
+		{ 1, LOCK_ONE, 1 },		/* found under the lock */
+		{ 2, LOCK_ZERO, 0 },
+		{ 3, LOCK_NULL, 0 },
+		{ 4, LOCK_NOT_ASKED, 1 }	/* found by the pre-check */
+	};
 	enum db_lock_answer	answer;
 	struct db_user		user;
 	int			found;
+	size_t			i;
 
 	(void)state;
-	compound_row(0, 99, NULL);
-	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
-	assert_int_equal(answer, LOCK_ONE);
-	assert_false(found);
-	assert_int_equal(user.id, 99);
-	assert_int_equal(srv.next_calls, 1);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		compound_row(rows[i].what, rows[i].found ? 7 : 0,
+		    rows[i].found ? "$argon2id$old" : NULL);
+		assert_int_equal(look_call(&answer, &user, &found), DB_OK);
+		assert_int_equal(answer, rows[i].answer);
+		assert_int_equal(found, rows[i].found);
+		if (found) {
+			assert_int_equal(user.id, 7);
+			assert_string_equal(user.password_hash,
+			    "$argon2id$old");
+		}
+	}
 	/* The lock name travels as a bound parameter, by its length. */
 	assert_int_equal(srv.param_lens[0], strlen("regonce:ab"));
-	compound_row(1, 7, "$argon2id$old");
-	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
-	assert_int_equal(answer, LOCK_ONE);
-	assert_true(found);
-	assert_int_equal(user.id, 7);
-	assert_string_equal(user.password_hash, "$argon2id$old");
-	compound_row(2, 0, NULL);
-	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
-	assert_int_equal(answer, LOCK_ZERO);
-	compound_row(3, 0, NULL);
-	assert_int_equal(compound_call(&answer, &user, &found), DB_OK);
-	assert_int_equal(answer, LOCK_NULL);
+	compound_row(0, 99, NULL);
+	srv.next_calls = 0;
+	assert_int_equal(register_call(&user), DB_OK);
+	assert_int_equal(user.id, 99);
+	assert_int_equal(srv.next_calls, 1);
 	assert_true(db_connected(db));
 }
 
@@ -999,27 +1025,26 @@ test_compound_answers(void **state)
 static void
 test_compound_errors(void **state)
 {
-	enum db_lock_answer	answer;
 	struct db_user		user;
-	int			found;
 
 	(void)state;
 	srv.execute_errno = ER_DUP_ENTRY;
-	assert_int_equal(compound_call(&answer, &user, &found),
-	    DB_DUPLICATE);
+	assert_int_equal(register_call(&user), DB_DUPLICATE);
 	srv.execute_errno = ER_LOCK_DEADLOCK;
-	assert_int_equal(compound_call(&answer, &user, &found), DB_RETRY);
+	assert_int_equal(register_call(&user), DB_RETRY);
 	assert_true(db_connected(db));
 	srv.execute_errno = CR_SERVER_LOST;
-	assert_int_equal(compound_call(&answer, &user, &found), DB_LOST);
+	assert_int_equal(register_call(&user), DB_LOST);
 	assert_false(db_connected(db));
 }
 
 /*
- * An answer that is not the one row (no row, other columns) leaves the
- * session out of step: it is dropped, and the outcome is unknown. When
- * the row came but the statement's end did not, the row is the answer
- * (the block had run to its end) and the session is dropped.
+ * An answer that is not the one row (no row, other columns, a failed
+ * fetch) leaves the session out of step: it is dropped, and the outcome
+ * is unknown. When the row came but the statement's end did not, the
+ * row is the answer (the block had run to its end) and the session is
+ * dropped; but "absent, the lock is yours" is then false (the lock went
+ * with the session): DB_LOST.
  */
 static void
 test_compound_answer_broken(void **state)
@@ -1030,26 +1055,38 @@ test_compound_answer_broken(void **state)
 	int			i;
 
 	(void)state;
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 6; i++) {
 		nstmts = 0;
 		srv.execute_errno = 0;
 		srv.compound = 0;
 		srv.rows = 0;
 		assert_int_equal(db_connect(db), DB_OK);
-		compound_row(0, 99, NULL);
+		compound_row(i == 4 ? 1 : 0, 99, i == 4 ? "$argon2id$old" :
+		    NULL);
 		if (i == 0)
 			srv.rows = 0;
 		else if (i == 1)
 			srv.field_count = 2;
+		else if (i == 2)
+			srv.fetch_rc = 1;
 		else
 			srv.next_rc = 1;
-		assert_int_equal(compound_call(&answer, &user, &found),
-		    i < 2 ? DB_LOST : DB_OK);
+		if (i < 3)
+			assert_int_equal(register_call(&user), DB_LOST);
+		else if (i == 3)
+			assert_int_equal(look_call(&answer, &user, &found),
+			    DB_LOST);
+		else if (i == 4) {
+			assert_int_equal(look_call(&answer, &user, &found),
+			    DB_OK);
+			assert_true(found);
+		} else {
+			assert_int_equal(register_call(&user), DB_OK);
+			assert_int_equal(user.id, 99);
+		}
 		assert_false(db_connected(db));
+		srv.fetch_rc = 0;
 	}
-	assert_int_equal(answer, LOCK_ONE);
-	assert_false(found);
-	assert_int_equal(user.id, 99);
 }
 
 /*
@@ -1076,8 +1113,8 @@ test_compound_killed(void **state)
 		srv.execute_errno = 0;
 		assert_int_equal(db_connect(db), DB_OK);
 		srv.execute_errno = killed[i];
-		assert_int_equal(compound_call(&answer, &user, &found),
-		    DB_LOST);
+		assert_int_equal(i % 2 ? look_call(&answer, &user, &found) :
+		    register_call(&user), DB_LOST);
 		assert_false(db_connected(db));
 		assert_int_equal(db_errno(db), killed[i]);
 	}
@@ -1086,7 +1123,7 @@ test_compound_killed(void **state)
 	srv.execute_errno = 0;
 	assert_int_equal(db_connect(db), DB_OK);
 	srv.execute_errno = ER_LOCK_WAIT_TIMEOUT;
-	assert_int_equal(compound_call(&answer, &user, &found), DB_RETRY);
+	assert_int_equal(register_call(&user), DB_RETRY);
 	assert_true(db_connected(db));
 }
 

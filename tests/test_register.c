@@ -286,17 +286,15 @@ db_wsrep(struct db *db)
 }
 
 /*
- * named_lock_compound's one round trip plays back its script: the lock's
- * answer, then (with LOCK_ONE) whether the row was found (FOUND_OURS: with
- * the hash of an earlier insert), then the status.
+ * named_lock_compound's last round trip plays back its status; one that
+ * is DB_OK or DB_LOST wrote the row (whether or not the answer came).
  */
 enum db_status
-db_register_compound(struct db *db, const char *lock,
-    unsigned int timeout_ms, const char *openid, size_t openid_len,
-    const char *username, size_t username_len, const char *hash,
-    enum db_lock_answer *answer, struct db_user *user, int *found)
+db_register_compound(struct db *db, const char *lock, const char *openid,
+    size_t openid_len, const char *username, size_t username_len,
+    const char *hash, struct db_user *user)
 {
-	int	what;
+	enum db_status	st = mock_type(enum db_status);
 
 	(void)db;
 	(void)openid;
@@ -304,45 +302,42 @@ db_register_compound(struct db *db, const char *lock,
 	(void)username;
 	(void)username_len;
 	assert_memory_equal(lock, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
-	assert_in_range(timeout_ms, 1, 3000);
 	/* The hash is done before the round trip, and is argon2id. */
 	assert_memory_equal(hash, "$argon2id$v=19$", 15);
-	*answer = mock_type(enum db_lock_answer);
-	what = mock_type(int);
 	memset(user, 0, sizeof(*user));
-	*found = what != 0;
-	if (what == FOUND_OURS) {
-		user->id = 7;
-		strcpy(user->password_hash, inserted_hash);
-	} else if (what == 1) {
-		user->id = 7;
-		strcpy(user->password_hash, "$argon2id$someone-else");
-	} else if (*answer == LOCK_ONE) {
-		/* Inserted (whether or not the answer comes back). */
+	if (st == DB_OK || st == DB_LOST) {
 		user->id = 99;
 		strcpy(inserted_hash, hash);
 	}
-	return (scripted(mock_type(enum db_status)));
+	return (scripted(st));
 }
 
 /*
- * named_lock_compound's lock-and-look round trip plays back its script:
- * the lock's answer, then whether the row was found, then the status.
+ * named_lock_compound's first round trip plays back its script: the
+ * lock's answer (LOCK_NOT_ASKED: the pre-check found the row), whether
+ * the row was found (FOUND_OURS: with the hash of an earlier insert),
+ * then the status.
  */
 enum db_status
 db_lock_look(struct db *db, const char *lock, unsigned int timeout_ms,
     const char *openid, size_t openid_len, enum db_lock_answer *answer,
     struct db_user *user, int *found)
 {
+	int	what;
+
 	(void)db;
 	(void)openid;
 	(void)openid_len;
 	assert_memory_equal(lock, REG_LOCK_PREFIX, strlen(REG_LOCK_PREFIX));
 	assert_in_range(timeout_ms, 1, 3000);
 	*answer = mock_type(enum db_lock_answer);
-	*found = mock_type(int);
+	what = mock_type(int);
+	*found = what != 0;
 	memset(user, 0, sizeof(*user));
-	if (*found) {
+	if (what == FOUND_OURS) {
+		user->id = 7;
+		strcpy(user->password_hash, inserted_hash);
+	} else if (what) {
 		user->id = 7;
 		strcpy(user->password_hash, "$argon2id$someone-else");
 	}
@@ -358,10 +353,8 @@ look(enum db_lock_answer answer, int found, enum db_status st)
 }
 
 static void
-compound(enum db_lock_answer answer, int found, enum db_status st)
+compound(enum db_status st)
 {
-	will_return(db_register_compound, answer);
-	will_return(db_register_compound, found);
 	will_return(db_register_compound, st);
 }
 
@@ -1186,9 +1179,9 @@ test_invalid_touches_nothing(void **state)
 	assert_string_equal(out.field, "openid");
 }
 
-/* --- named_lock_compound: the same answers from one round trip ------ */
+/* --- named_lock_compound: the same answers in two round trips ------- */
 
-/* New openid: pre-check, then one round trip; "created" with its id. */
+/* New openid: lock and look, hash, the rest; "created" with its id. */
 static void
 test_compound_created(void **state)
 {
@@ -1196,17 +1189,18 @@ test_compound_created(void **state)
 
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_ONE, 0, DB_OK);
+	compound(DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 99);
 	assert_int_equal(out.attempts, 1);
-	/* A repeat ends at the pre-check, as for named_lock. */
-	find(0, 1, DB_OK);
+	assert_int_equal(hashes(), 1);
+	/* A repeat ends at the first statement's pre-check: no lock. */
+	look(LOCK_NOT_ASKED, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
+	assert_int_equal(hashes(), 1);
 }
 
 /* The row appeared after the pre-check (found under the lock), or an
@@ -1218,15 +1212,13 @@ test_compound_exists(void **state)
 
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
 	/* Found under the lock: the copy never hashed. */
 	assert_int_equal(hashes(), 0);
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_FAILED, 0, DB_DUPLICATE);
+	compound(DB_DUPLICATE);
 	find(0, 1, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_EXISTS);
@@ -1240,24 +1232,19 @@ test_compound_lock_answers(void **state)
 
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
-	find(0, 0, DB_OK);
 	look(LOCK_ZERO, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_BUSY);
-	find(0, 0, DB_OK);
 	look(LOCK_NULL, 0, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_DB_UNAVAILABLE);
 	/* No lock had: nothing hashed. */
 	assert_int_equal(hashes(), 0);
-	find(0, 0, DB_OK);
 	look(LOCK_FAILED, 0, DB_RETRY);
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_FAILED, 0, DB_RETRY);
-	find(0, 0, DB_OK);
+	compound(DB_RETRY);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_ONE, 0, DB_OK);
+	compound(DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.attempts, 3);
@@ -1266,10 +1253,10 @@ test_compound_lock_answers(void **state)
 }
 
 /*
- * The connection dies during the round trip, whose COMMIT had landed:
- * the reconnected pre-check finds our own hash, "created" once. When
- * the server stays away past the budget: "outcome unknown", never
- * "unavailable" (the COMMIT may have landed).
+ * The connection dies during the last round trip, whose COMMIT had
+ * landed: the reconnected first statement's pre-check finds our own
+ * hash, "created" once. When the server stays away past the budget:
+ * "outcome unknown", never "unavailable" (the COMMIT may have landed).
  */
 static void
 test_compound_lost(void **state)
@@ -1278,21 +1265,39 @@ test_compound_lost(void **state)
 
 	(void)state;
 	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_ONE, 0, DB_LOST);
+	compound(DB_LOST);
 	will_return(db_reconnect, DB_OK);
-	find(0, FOUND_OURS, DB_OK);
+	look(LOCK_NOT_ASKED, FOUND_OURS, DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 7);
 	assert_int_equal(out.attempts, 2);
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_ONE, 0, DB_LOST);
+	compound(DB_LOST);
 	will_return_always(db_reconnect, DB_LOST);
 	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 400), &out);
 	assert_int_equal(out.result, REG_OUTCOME_UNKNOWN);
+}
+
+/*
+ * A budget too short for a lock wait still gets the plain pre-check: a
+ * repeat hears "exists", a new openid "request_expired", never "busy".
+ */
+static void
+test_compound_short_budget(void **state)
+{
+	struct reg_outcome	out;
+
+	(void)state;
+	cfg.strategy = STRATEGY_NAMED_LOCK_COMPOUND;
+	find(0, 1, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 50), &out);
+	assert_int_equal(out.result, REG_EXISTS);
+	find(0, 0, DB_OK);
+	reg_user(NULL, &cfg, &good, NULL, deadline_at(0, 50), &out);
+	assert_int_equal(out.result, REG_EXPIRED);
+	assert_int_equal(hashes(), 0);
 }
 
 /*
@@ -1338,9 +1343,8 @@ test_auto_picks(void **state)
 	(void)state;
 	cfg.strategy = STRATEGY_AUTO;
 	fake_compound_ready = 1;
-	find(0, 0, DB_OK);
 	look(LOCK_ONE, 0, DB_OK);
-	compound(LOCK_ONE, 0, DB_OK);
+	compound(DB_OK);
 	reg_user(NULL, &cfg, &good, NULL, DEADLINE_NONE, &out);
 	assert_int_equal(out.result, REG_CREATED);
 	assert_int_equal(out.user_id, 99);
@@ -1386,6 +1390,7 @@ main(void)
 		T(test_compound_exists),
 		T(test_compound_lock_answers),
 		T(test_compound_lost),
+		T(test_compound_short_budget),
 		T(test_compound_falls_back),
 		T(test_auto_picks),
 		T(test_key_created_stored),
