@@ -5,8 +5,8 @@
 # one nginx upstream. The lock lives in the database, not in a process:
 #  1. a 300 x 4 storm across three pools: one row and one "created" per
 #     openid; negative control: naive check-then-insert from two pools
-#     must count duplicates. Pool c3 runs named_lock_compound: its one
-#     round trip takes the same lock as the others' statements;
+#     must count duplicates. Pool c3 runs named_lock_compound: its
+#     statements take the same lock as the others' statements;
 #  2. one registration held between INSERT and COMMIT in one pool while
 #     the same openid arrives at another: the second waits on the named
 #     lock, then answers "exists"; on the original table too (no UNIQUE

@@ -128,7 +128,7 @@ restart_storm() {
 	is "$rc" 0 "$label: regonce-replay exits 0"
 	rm -f "$report"
 }
-# named_lock_compound: its COMMIT travels inside its one round trip.
+# named_lock_compound: its COMMIT travels inside its last statement.
 # First, so that the main pool's workers, which later tests use, are the
 # ones that reconnected last.
 restart_storm KILL compound

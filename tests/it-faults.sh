@@ -154,9 +154,10 @@ is "$(jq -r '[.outcomes | keys[] | select(. != "200 created" and . != "200 exist
 	and . != "502 backend_unavailable")] | length' <<<"$REPORT")" 0 \
 	"term: answers are created, exists, or nginx's JSON 502 once the pool is gone"
 
-# --- 5. KILL QUERY inside named_lock_compound's one statement -------------
+# --- 5. KILL QUERY inside named_lock_compound's first statement -----------
 # A session of the test's holds the openid's row (an uncommitted INSERT),
-# so the compound statement waits in its FOR UPDATE, with the named lock
+# so the compound statement (its lock-free pre-check does not see the
+# uncommitted row) waits in its FOR UPDATE, with the named lock
 # taken and its transaction open. The server may skip the block's error
 # handler for a killed statement; the worker ends that session (which
 # rolls back and frees the lock) and finds out afresh from a new one.
