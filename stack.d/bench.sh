@@ -1,13 +1,15 @@
 # shellcheck shell=bash source-path=SCRIPTDIR
 # Usage: ./stack bench [--quick | --production] [--strategy L]
 #          [--concurrency L] [--replays L] [--rows L] [--duration S]
-#          [--workers N] [--no-db]
+#          [--workers N] [--keep-conn L] [--no-db]
 # Summary: throughput, latency and CPU per request: wrk through nginx and
 #          the DB-only baseline (tests/bench/dbbench), named_lock,
 #          named_lock_compound, auto and unique; var/bench/results.json,
 #          .png (--quick: about a minute, CI; L: a,b,..; --production:
 #          the shipped argon2 cost, replays 1 and 4, hashes and CPU per
-#          registration beside the physical limit, stack.d/bench-production.sh)
+#          registration beside the physical limit, stack.d/bench-production.sh;
+#          --keep-conn off,on: nginx also through an upstream with keepalive
+#          N = workers and fastcgi_keep_conn on)
 #
 # stack.d/bench.sh: ./stack bench, throughput, latency and the cost of a
 # request. One MariaDB, the "bench" pools of POOLS (one per strategy, from
@@ -41,6 +43,40 @@ bench_ticks() {
 		sum=$((sum + fields[11] + fields[12]))
 	done
 	echo "$sum"
+}
+
+# --keep-conn on: each bench pool also behind an upstream that keeps up to
+# BENCH_KEEPALIVE idle connections per nginx worker process, with
+# fastcgi_keep_conn on, on its own port (HTTP_PORT + this + the offset).
+BENCH_KEEP_PORTS=10
+
+# Add the --keep-conn on servers to the running nginx: the shipped
+# snippet, its fastcgi_pass sent to a keepalive upstream; then reload.
+bench_keep_conn_start() {
+	local name offset port
+	while read -r _ name _ _ offset _; do
+		port=$((HTTP_PORT + BENCH_KEEP_PORTS + offset))
+		sed "s|fastcgi_pass unix:/run/regonce/regonce.sock;|fastcgi_pass regonce_keep_$name; fastcgi_keep_conn on;|" \
+			conf/nginx-regonce.conf >"$VAR/nginx/regonce-keep-$name.conf"
+		cat >>"$VAR/nginx/servers.conf" <<-EOF
+			upstream regonce_keep_$name {
+			    server unix:$VAR/run/$name.sock;
+			    keepalive $BENCH_KEEPALIVE;
+			}
+			server {
+			    listen 127.0.0.1:$port;
+			    server_name localhost;
+			    include $VAR/nginx/regonce-keep-$name.conf;
+			}
+		EOF
+	done < <(pools_of bench)
+	nginx -c "$VAR/nginx/nginx.conf" -s reload 2>>"$VAR/log/nginx-error.log" ||
+		die "nginx did not reload: see $VAR/log/nginx-error.log"
+	while read -r _ name _ _ offset _; do
+		port=$((HTTP_PORT + BENCH_KEEP_PORTS + offset))
+		await 100 curl -sf "http://127.0.0.1:$port/healthz" ||
+			die "nginx answers no healthz on port $port: see $VAR/log/"
+	done < <(pools_of bench)
 }
 
 # The strategies the bench measures: one pool each in POOLS.
@@ -110,10 +146,12 @@ bench_fill() {
 }
 
 # One point: kind (stack: wrk through nginx; db: dbbench), strategy,
-# concurrency, replays, table rows, seconds. Appends its JSON object to
+# concurrency, replays, table rows, seconds, keep-conn (on: through the
+# keepalive upstream; stack only). Appends its JSON object to
 # $VAR/points.jsonl.
 bench_point() {
 	local kind=$1 strategy=$2 conc=$3 replays=$4 rows=$5 secs=$6
+	local keep=${7:-off}
 	local pool port run out cpu threads workers nginx mariadbd
 	local t_nginx t_workers t_db c_before c_after rss_before rss_after
 	local load dups written
@@ -121,6 +159,7 @@ bench_point() {
 	# The strategy's pool and port, as the bench rows of POOLS give them.
 	read -r _ pool _ _ offset _ < <(pools_of bench | awk -v s="$strategy" '$4 == s')
 	port=$((HTTP_PORT + offset))
+	[ "$keep" = off ] || port=$((port + BENCH_KEEP_PORTS))
 	BENCH_N=$((BENCH_N + 1))
 	run=p$BENCH_N
 	out=$VAR/log/bench-$run-$kind.out
@@ -173,6 +212,7 @@ bench_point() {
 	jq -cn --arg kind "$kind" --arg strategy "$strategy" \
 		--argjson conc "$conc" --argjson replays "$replays" \
 		--argjson rows "$rows" --argjson workers "$WORKERS" \
+		--arg keep "$keep" --argjson keepalive "$BENCH_KEEPALIVE" \
 		--argjson load "$load" --argjson before "$c_before" \
 		--argjson after "$c_after" --argjson tick_ms "$BENCH_TICK_MS" \
 		--argjson t_nginx "$t_nginx" --argjson t_workers "$t_workers" \
@@ -220,6 +260,9 @@ bench_point() {
 			$com.Com_rollback end) as $rt |
 		{ strategy: $strategy, kind: $kind, concurrency: $conc,
 		  replays: $replays, table_rows: $rows, workers: $workers,
+		  keep_conn: ($kind == "stack" and $keep == "on"),
+		  keepalive: (if $kind == "stack" and $keep == "on"
+			then $keepalive else null end),
 		  argon2: { memory_kib: $m, iterations: $t } } + $p + {
 		  cpu_ms_per_req: {
 			nginx: (per($t_nginx * $tick_ms; $p.requests) | r(4)),
@@ -240,10 +283,11 @@ bench_point() {
 
 # Print the points of results.json as a table.
 bench_table() {
-	printf '%-10s %-5s %4s %3s %7s %8s %8s %7s %7s %8s %5s %3s %5s %5s %6s %6s %6s %6s %6s %5s\n' \
-		strategy kind c rep rows req/s reg/s p50ms p99ms maxms err dup rt/rq q/req \
+	printf '%-10s %-5s %3s %4s %3s %7s %8s %8s %7s %7s %8s %5s %3s %5s %5s %6s %6s %6s %6s %6s %5s\n' \
+		strategy kind kc c rep rows req/s reg/s p50ms p99ms maxms err dup rt/rq q/req \
 		ng_ms wk_ms db_ms cl_ms rssMiB ratio
-	jq -r '.[] | [.strategy, .kind, .concurrency, .replays, .table_rows,
+	jq -r '.[] | [.strategy, .kind,
+		(if .keep_conn then "on" else "off" end), .concurrency, .replays, .table_rows,
 		.req_per_s, .reg_per_s, .p50_ms, .p99_ms, .max_ms, .errors,
 		.duplicates, .round_trips.per_req, .round_trips.questions_per_req,
 		.cpu_ms_per_req.nginx, .cpu_ms_per_req.workers,
@@ -251,12 +295,13 @@ bench_table() {
 		((.worker_rss_kib.after | max) / 1024 | . * 10 | round / 10),
 		(.ratio_vs_db // "-")] | @tsv' "$VAR/results.json" |
 	while IFS=$'\t' read -r -a f; do
-		printf '%-10s %-5s %4s %3s %7s %8.0f %8.0f %7.2f %7.2f %8.1f %5s %3s %5s %5s %6.3f %6.3f %6.3f %6.3f %6s %5s\n' \
+		printf '%-10s %-5s %3s %4s %3s %7s %8.0f %8.0f %7.2f %7.2f %8.1f %5s %3s %5s %5s %6.3f %6.3f %6.3f %6.3f %6s %5s\n' \
 			"${f[@]}"
 	done
 }
 
-# Draw requests/s against concurrency at replays=1, table_rows=0.
+# Draw requests/s against concurrency at replays=1, table_rows=0, without
+# keep-conn.
 bench_plot() {
 	local stack="" db="" name
 	mkdir -p "$VAR/plot"
@@ -264,6 +309,7 @@ bench_plot() {
 		$(bench_strategies | sed 's/^/db-/'); do
 		jq -r --arg k "${name%%-*}" --arg s "${name#*-}" '.[] |
 			select(.kind == $k and .strategy == $s and .replays == 1 and
+			(.keep_conn | not) and
 			.table_rows == 0) | "\(.concurrency) \(.req_per_s)"' \
 			"$VAR/results.json" | sort -n >"$VAR/plot/$name.dat"
 		[ -s "$VAR/plot/$name.dat" ] || continue
@@ -284,11 +330,12 @@ bench_plot() {
 }
 
 # ./stack bench [--quick] [--strategy L] [--concurrency L] [--replays L]
-# [--rows L] [--duration S] [--workers N] [--no-db] (L: comma-separated)
+# [--rows L] [--duration S] [--workers N] [--keep-conn L] [--no-db]
+# (L: comma-separated)
 cmd_bench() {
 	local quick=0 strategies="" concs="" reps="" rows_list="" secs="" db=1
-	local production=0
-	local strategy conc replays rows kind fill hash rc=0 started
+	local production=0 keeps="off"
+	local strategy conc replays rows kind keep fill hash rc=0 started
 	# The product's default pool size (regonce-spawn), not check's 4.
 	WORKERS=${REGONCE_WORKERS:-8}
 	while [ $# -gt 0 ]; do
@@ -301,6 +348,7 @@ cmd_bench() {
 		--rows) rows_list=${2//,/ }; shift 2 ;;
 		--duration) secs=$2; shift 2 ;;
 		--workers) WORKERS=$2; shift 2 ;;
+		--keep-conn) keeps=${2//,/ }; shift 2 ;;
 		--no-db) db=0; shift ;;
 		*) die "bench: unknown argument '$1' (see ./stack help)" ;;
 		esac
@@ -325,6 +373,11 @@ cmd_bench() {
 	done
 	[[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -gt 0 ] ||
 		die "bench: --duration is whole seconds"
+	for keep in $keeps; do
+		[[ "$keep" =~ ^(on|off)$ ]] || die "bench: --keep-conn is on, off or both"
+	done
+	# Idle kept connections per nginx worker process: the pool's size.
+	BENCH_KEEPALIVE=$WORKERS
 	started=$SECONDS
 	VAR=$TOP/var/bench
 	HTTP_PORT=${REGONCE_BENCH_HTTP_PORT:-18180}
@@ -345,6 +398,7 @@ cmd_bench() {
 	run_user_setup
 	pools_start bench
 	nginx_start
+	[[ " $keeps " != *" on "* ]] || bench_keep_conn_start
 	BENCH_M=$(sed -n 's/^argon2_memory_kib *= *//p' "$VAR/pools/lock.conf")
 	BENCH_T=$(sed -n 's/^argon2_iterations *= *//p' "$VAR/pools/lock.conf")
 	BENCH_TICK_MS=$((1000 / $(getconf CLK_TCK)))
@@ -354,6 +408,8 @@ cmd_bench() {
 	# Before any load: argon2 at the production cost, one core.
 	hash=$(tests/bench/dbbench --hash-rate -d 2)
 	say "argon2id cost in this bench: m=$BENCH_M KiB t=$BENCH_T p=1; $WORKERS workers per pool; ${secs} s per point"
+	[[ " $keeps " != *" on "* ]] ||
+		say "keep-conn on: upstream keepalive $BENCH_KEEPALIVE per nginx worker process ($(($(wc -w <<<"$(bench_nginx_pids)") - 1)) of them), fastcgi_keep_conn on"
 	for rows in $rows_list; do
 		fill=$(bench_fill "$rows")
 		[ "$rows" -eq 0 ] || say "filled $rows rows in $fill s"
@@ -363,9 +419,20 @@ cmd_bench() {
 				for replays in $reps; do
 					for kind in stack db; do
 						[ "$kind" = stack ] || [ $db -eq 1 ] || continue
-						say "point: $strategy $kind c$conc replays=$replays rows=$rows"
-						bench_point "$kind" "$strategy" "$conc" \
-							"$replays" "$rows" "$secs"
+						for keep in $keeps; do
+							if [ "$kind" = db ]; then
+								[ "$keep" = "${keeps%% *}" ] || continue
+								keep=off
+							fi
+							say "point: $strategy $kind c$conc replays=$replays rows=$rows keep-conn $keep"
+							bench_point "$kind" "$strategy" "$conc" \
+								"$replays" "$rows" "$secs" "$keep"
+							# The workers drop the connections nginx
+							# keeps after fcgi_read_timeout_ms idle (5 s):
+							# until then they would hold workers from
+							# the next point.
+							[ "$keep" = off ] || sleep 6
+						done
 					done
 				done
 			done
