@@ -1,4 +1,7 @@
-/* Unit tests for replay_report.c: arguments, tallies, percentiles. */
+/*
+ * Unit tests for replay_report.c: arguments, tallies, percentiles, the
+ * poll's wait.
+ */
 #include "config.h"
 
 #include <limits.h>
@@ -162,6 +165,36 @@ test_tally_keyed(void **state)
 	assert_int_equal(replay_exit_status(&rep), 0);
 }
 
+/*
+ * The poll's timeout: nothing in flight and a registration to send means
+ * no wait (it waited 1 s per registration); a full window or the
+ * --interval-ms pace, a wait.
+ */
+static void
+test_wait_ms(void **state)
+{
+	struct replay_args	args = { .url = "u", .users = 20, .replays = 4,
+				    .concurrency = 4 };
+
+	(void)state;
+	/* Nothing in flight, the next registration due: start it now. */
+	assert_int_equal(replay_wait_ms(&args, 1, 0, 100.0, 0, 100.5), 0);
+	/* The window is full: only a transfer ending can free a slot. */
+	assert_int_equal(replay_wait_ms(&args, 1, 4, 100.0, 0, 100.5), 1000);
+	/* A retry due in 250 ms while the window is full. */
+	assert_int_equal(replay_wait_ms(&args, 1, 4, 100.0, 100.75, 100.5),
+	    251);
+	/* All sent, transfers in flight: wait for them. */
+	assert_int_equal(replay_wait_ms(&args, 20, 4, 100.0, 0, 100.5), 1000);
+	/* --interval-ms: a free slot waits for its release time. */
+	args.interval_ms = 100;
+	assert_int_equal(replay_wait_ms(&args, 1, 0, 100.75, 0, 100.5), 251);
+	assert_int_equal(replay_wait_ms(&args, 1, 0, 100.25, 0, 100.5), 0);
+	/* A slot beside one registration in flight (concurrency 8). */
+	args.concurrency = 8;
+	assert_int_equal(replay_wait_ms(&args, 1, 4, 100.0, 0, 100.5), 0);
+}
+
 int
 main(void)
 {
@@ -171,6 +204,7 @@ main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_tally_and_report),
 		cmocka_unit_test(test_tally_keyed),
+		cmocka_unit_test(test_wait_ms),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -156,6 +156,7 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 	unsigned int		 next_user = 0, in_flight = 0, copy;
 	size_t			 next_slot = 0, nretries = 0, i;
 	double			 start = replay_now(), next_release = start;
+	double			 retry_due;
 	int			 running, left, wait_ms;
 
 	retries = calloc((size_t)args->users * args->replays,
@@ -203,13 +204,13 @@ replay_run(const struct replay_args *args, struct replay_result *results,
 		}
 		if (in_flight == 0 && next_user == args->users)
 			break;
-		wait_ms = nretries > 0 ? 10 : 1000;
-		if (next_user < args->users && args->interval_ms > 0) {
-			wait_ms = (int)((next_release - replay_now()) * 1000);
-			wait_ms = wait_ms < 1 ? 1 : wait_ms > 1000 ? 1000 : wait_ms;
-			if (nretries > 0 && wait_ms > 10)
-				wait_ms = 10;
-		}
+		retry_due = 0;
+		for (i = 0; i < nretries; i++)
+			if (retry_due == 0 || retries[i].due < retry_due)
+				retry_due = retries[i].due;
+		/* 0 when a slot freed above can take the next registration. */
+		wait_ms = replay_wait_ms(args, next_user, in_flight,
+		    next_release, retry_due, replay_now());
 		curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
 	}
 	curl_multi_cleanup(multi);

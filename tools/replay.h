@@ -79,5 +79,7 @@ struct json_object *replay_report_json(const struct replay_args *,
 void	 replay_report_print(const struct replay_args *,
 	    const struct replay_report *);
 int	 replay_exit_status(const struct replay_report *);
+int	 replay_wait_ms(const struct replay_args *, unsigned int, unsigned int,
+	    double, double, double);
 
 #endif /* REGONCE_REPLAY_H */

@@ -425,3 +425,36 @@ replay_exit_status(const struct replay_report *rep)
 		return (1);
 	return (0);
 }
+
+/*
+ * How long replay_run may sleep in curl_multi_poll, in ms, once it has
+ * released what it could: 0 when the next registration has a free slot
+ * and its release time (--interval-ms) has come, or a retry is due; else
+ * until the first of those is due, at most 1000. Transfers in flight end
+ * the poll sooner: with no free slot, only they or a retry can change
+ * anything. retry_due 0: no retry waiting.
+ */
+int
+replay_wait_ms(const struct replay_args *args, unsigned int next_user,
+    unsigned int in_flight, double next_release, double retry_due, double now)
+{
+	double	due = 0, ms;
+	int	have_due = 0;
+
+	if (next_user < args->users && (in_flight == 0 ||
+	    in_flight + args->replays <= args->concurrency)) {
+		due = next_release;
+		have_due = 1;
+	}
+	if (retry_due > 0 && (!have_due || retry_due < due)) {
+		due = retry_due;
+		have_due = 1;
+	}
+	if (!have_due)
+		return (1000);
+	ms = (due - now) * 1000;
+	if (ms <= 0)
+		return (0);
+	/* Rounded up: waking before it is due would only spin. */
+	return (ms >= 1000 ? 1000 : (int)ms + 1);
+}
