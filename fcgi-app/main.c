@@ -268,41 +268,6 @@ main_finish(FCGX_Request *req)
 }
 
 /*
- * Wait (under the read timeout) for the first byte of the connection's
- * next request, without taking it. A connection that ends before that
- * byte, like one nginx kept (fastcgi_keep_conn) and then closed between
- * requests, or one left idle past fcgi_read_timeout_ms, is no fault: it
- * is closed and said at debug level. One that ends after it is libfcgi's
- * to report (main(), "before its request was whole"). 0: a byte is
- * there; else a negative errno, the connection closed (kept on EINTR).
- */
-static int
-main_first_byte(FCGX_Request *req)
-{
-	ssize_t	n;
-	char	byte;
-	int	err;
-
-	if ((n = recv(req->ipcFd, &byte, 1, MSG_PEEK)) == 1)
-		return (0);
-	err = n == 0 ? 0 : errno;
-	if (err == EINTR)
-		return (-EINTR);
-	if (err == 0)
-		log_debug("FastCGI connection closed by the web server "
-		    "between requests");
-	else if (err == EAGAIN || err == EWOULDBLOCK)
-		log_debug("closed a FastCGI connection idle for "
-		    "fcgi_read_timeout_ms");
-	else
-		log_info("dropped a FastCGI connection before its request "
-		    "began: %s", strerror(err));
-	close(req->ipcFd);
-	req->ipcFd = -1;
-	return (-ECONNABORTED);
-}
-
-/*
  * The worker accepts each connection itself, so that it can give it a
  * read timeout (fcgi_read_timeout_ms) before libfcgi reads a byte: a web
  * server that stalls mid-record would otherwise hold the worker for good.
@@ -319,22 +284,20 @@ main_accept(FCGX_Request *req, unsigned int timeout_ms)
 	struct timeval	tv;
 	int		fd;
 
-	if (req->ipcFd < 0) {
-		if ((fd = accept(0, NULL, NULL)) == -1)
-			return (-errno);
-		tv.tv_sec = (time_t)(timeout_ms / 1000);
-		tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
-		if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv,
-		    sizeof(tv)) == -1) {
-			log_error("setsockopt(SO_RCVTIMEO): %s",
-			    strerror(errno));
-			close(fd);
-			return (-EPROTO);
-		}
-		req->ipcFd = fd;
-		req->keepConnection = 1;
+	if (req->ipcFd >= 0)
+		return (0);
+	if ((fd = accept(0, NULL, NULL)) == -1)
+		return (-errno);
+	tv.tv_sec = (time_t)(timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)(timeout_ms % 1000) * 1000;
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1) {
+		log_error("setsockopt(SO_RCVTIMEO): %s", strerror(errno));
+		close(fd);
+		return (-EPROTO);
 	}
-	return (main_first_byte(req));
+	req->ipcFd = fd;
+	req->keepConnection = 1;
+	return (0);
 }
 
 /*
@@ -581,10 +544,9 @@ main(int argc, char *argv[])
 		sigprocmask(SIG_BLOCK, &stop_set, NULL);
 		/*
 		 * A connection that broke, stalled past the timeout or sent a
-		 * bad record before its request was whole (after its first
-		 * byte: main_first_byte): libfcgi closed it and, having no
-		 * listening socket, says EBADF. A signal, a client gone before
-		 * accept or a connection ended between requests: go round too.
+		 * bad record before its request was whole: libfcgi closed it
+		 * and, having no listening socket, says EBADF. A signal or a
+		 * client gone before accept: go round too.
 		 */
 		if (rc == -EBADF || rc == -EINTR || rc == -ECONNABORTED ||
 		    rc == -EPROTO) {
