@@ -54,6 +54,7 @@ struct config {
 	unsigned int	 argon2_iterations;
 	unsigned int	 argon2_parallelism;
 	unsigned int	 password_min_length;
+	char		 hash_cap_dir[PATH_MAX];	/* "": hashes not capped */
 	char		 base_path[128];
 	enum log_level	 log_level;
 	char		 log_file[PATH_MAX];
@@ -123,6 +124,13 @@ void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 int64_t		 clock_mono_us(void);
 int64_t		 deadline_at(int64_t, unsigned int);
 int64_t		 deadline_left_ms(int64_t);
+int		 deadline_flock(int, int64_t);
+
+/* hash_cap.c */
+
+unsigned int	 hash_cap_slots(void);
+int		 hash_cap_take(const struct config *, int64_t);
+void		 hash_cap_give(void);
 
 /* utf8.c */
 

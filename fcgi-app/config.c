@@ -101,6 +101,7 @@ static const struct config_key config_keys[] = {
 	{ "argon2_iterations",	 NUM(argon2_iterations, 1, 100, "2") },
 	{ "argon2_parallelism",	 NUM(argon2_parallelism, 1, 64, "1") },
 	{ "password_min_length", NUM(password_min_length, 1, 1024, "8") },
+	{ "hash_cap_dir",	 STR(hash_cap_dir, "") },
 	{ "base_path",		 STR(base_path, "") },
 	{ "log_level",		 ONE_OF(log_level, log_level_names, "info") },
 	{ "log_file",		 STR(log_file, "") },
@@ -405,6 +406,9 @@ config_check(const struct config *cfg, char *err, size_t errlen)
 		return (config_fail(err, errlen, "db_max_connections needs "
 		    "db_cap_dir, an absolute folder the workers share: '%s'",
 		    cfg->db_cap_dir));
+	if (cfg->hash_cap_dir[0] != '\0' && cfg->hash_cap_dir[0] != '/')
+		return (config_fail(err, errlen, "hash_cap_dir must be an "
+		    "absolute folder: '%s'", cfg->hash_cap_dir));
 	if (cfg->db_socket[0] == '\0' && cfg->db_host[0] == '\0')
 		return (config_fail(err, errlen,
 		    "one of db_socket or db_host must be set"));

@@ -88,8 +88,8 @@ config_rebase_one(char *field, size_t size, const char *dir)
 }
 
 /*
- * A file's relative log_file, metrics_file, db_cap_dir and
- * fingerprint_key_file name places beside the file itself, not in
+ * A file's relative log_file, metrics_file, db_cap_dir, hash_cap_dir
+ * and fingerprint_key_file name places beside the file itself, not in
  * whatever folder the worker started in.
  */
 void
@@ -104,6 +104,7 @@ config_rebase(struct config *cfg, const char *conf_path)
 	config_rebase_one(cfg->log_file, sizeof(cfg->log_file), dir);
 	config_rebase_one(cfg->metrics_file, sizeof(cfg->metrics_file), dir);
 	config_rebase_one(cfg->db_cap_dir, sizeof(cfg->db_cap_dir), dir);
+	config_rebase_one(cfg->hash_cap_dir, sizeof(cfg->hash_cap_dir), dir);
 	config_rebase_one(cfg->fingerprint_key_file,
 	    sizeof(cfg->fingerprint_key_file), dir);
 }

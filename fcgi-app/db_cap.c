@@ -20,12 +20,10 @@
 #include <fcntl.h>
 #include <mysqld_error.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,13 +35,6 @@
 
 static int	cap_gate = -1;		/* <db_cap_dir>/gate, opened once */
 static int	cap_slot = -1;		/* the slot file held, locked */
-
-/* SIGALRM only ends a blocking flock on the gate (no SA_RESTART). */
-static void
-cap_on_alarm(int signo)
-{
-	(void)signo;
-}
 
 /* Open (creating, 0600: the customer's own) a file of the cap's folder. */
 static int
@@ -88,39 +79,6 @@ db_cap_backoff(int64_t deadline, unsigned int attempt)
 	return (0);
 }
 
-/* Take the gate, waiting in the kernel, no longer than the deadline. */
-static int
-cap_gate_take(int64_t deadline)
-{
-	struct sigaction	sa, old;
-	struct itimerval	timer, off;
-	int64_t			left;
-	int			rc, saved;
-
-	if (flock(cap_gate, LOCK_EX | LOCK_NB) == 0)
-		return (0);
-	if ((left = deadline_left_ms(deadline)) <= 0)
-		return (-1);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = cap_on_alarm;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGALRM, &sa, &old) == -1)
-		return (-1);
-	memset(&timer, 0, sizeof(timer));
-	memset(&off, 0, sizeof(off));
-	if (left > 3600000)
-		left = 3600000;
-	timer.it_value.tv_sec = (time_t)(left / 1000);
-	timer.it_value.tv_usec = (suseconds_t)(left % 1000) * 1000;
-	setitimer(ITIMER_REAL, &timer, NULL);
-	rc = flock(cap_gate, LOCK_EX);
-	saved = errno;
-	setitimer(ITIMER_REAL, &off, NULL);
-	sigaction(SIGALRM, &old, NULL);
-	errno = saved;
-	return (rc);
-}
-
 /*
  * Hold a slot before connecting: 0 once held (or when there is no cap),
  * -1 when none came free before the deadline.
@@ -138,7 +96,7 @@ db_cap_acquire(const struct config *cfg, int64_t deadline)
 		log_error("db_cap_dir %s: %s", cfg->db_cap_dir, strerror(errno));
 		return (-1);
 	}
-	if (cap_gate_take(deadline) == -1)
+	if (deadline_flock(cap_gate, deadline) == -1)
 		return (-1);
 	for (;;) {
 		for (i = 0; i < cfg->db_max_connections; i++) {

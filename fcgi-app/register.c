@@ -274,6 +274,7 @@ reg_hash(struct reg_ctx *ctx)
 {
 	const char	*cause;
 	int64_t		 since;
+	int		 rc;
 
 	if (ctx->hash[0] != '\0')
 		return (STEP_NEXT);
@@ -281,10 +282,18 @@ reg_hash(struct reg_ctx *ctx)
 	if (deadline_left_ms(ctx->deadline) < reg_reserve_ms(ctx))
 		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
 		    "ran out before its password was hashed"));
+	/* A slot (hash_cap.c), waited for no longer than leaves room for
+	 * the hash and the rest. */
+	if (hash_cap_take(ctx->cfg, ctx->deadline == DEADLINE_NONE ?
+	    DEADLINE_NONE : ctx->deadline - reg_reserve_ms(ctx)) == -1)
+		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
+		    "ran out waiting for a free core to hash its password"));
 	metrics_count(METRIC_PASSWORD_HASHES);
 	since = clock_mono_us();
-	if (pw_hash(ctx->cfg, ctx->in->password, ctx->in->password_len,
-	    ctx->hash, sizeof(ctx->hash), &cause) == -1) {
+	rc = pw_hash(ctx->cfg, ctx->in->password, ctx->in->password_len,
+	    ctx->hash, sizeof(ctx->hash), &cause);
+	hash_cap_give();
+	if (rc == -1) {
 		log_error("pw_hash: %s", cause);
 		return (reg_done(ctx, REG_INTERNAL,
 		    "password hashing failed"));

@@ -78,14 +78,21 @@ bench_production() {
 	rm -f "$VAR/pools/list"
 	run_user_setup
 	# The shipped argon2 cost: no argon2_* line in the pool's config.
-	pool_start production regonce "$strategy" "$port"
+	# Hashes capped at the cores, as the package runs it
+	# (BENCH_PROD_HASH_CAP=off: uncapped, to compare).
+	if [ "${BENCH_PROD_HASH_CAP:-on}" = off ]; then
+		pool_start production regonce "$strategy" "$port"
+	else
+		pool_start production regonce "$strategy" "$port" \
+			"hash_cap_dir = $VAR/run/hash-cap"
+	fi
 	nginx_start
 	BENCH_TICK_MS=$((1000 / $(getconf CLK_TCK)))
 	cores=$(nproc)
 	# Enough in flight to keep every core hashing.
 	conc=${BENCH_PROD_CONCURRENCY:-$((WORKERS * 2))}
 	users=${BENCH_PROD_USERS:-400}
-	say "production cost: strategy $strategy, argon2 defaults, $WORKERS workers, $cores cores, $users users, concurrency $conc"
+	say "production cost: strategy $strategy, argon2 defaults, $WORKERS workers, $cores cores, $users users, concurrency $conc, hash cap ${BENCH_PROD_HASH_CAP:-on}"
 	read -r single total < <(bench_prod_physical "$cores" 3)
 	: >"$VAR/production.jsonl"
 	for replays in 1 4; do

@@ -78,6 +78,8 @@ is "$(stat -c '%U:%G %a' /var/log/regonce 2>&1)" "regonce:adm 750" \
 	"postinst makes /var/log/regonce, the workers' own"
 grep -qx 'log_file = /var/log/regonce/regonce.log' /etc/regonce.conf
 ok $? "the packaged config logs to /var/log/regonce/regonce.log"
+grep -qx 'hash_cap_dir = /run/regonce/hash-cap' /etc/regonce.conf
+ok $? "the packaged config caps hashes at the cores (/run/regonce/hash-cap)"
 
 UNIT=/lib/systemd/system/regonce.service
 user=$(sed -n 's/^User=//p' "$UNIT")
@@ -148,6 +150,8 @@ is "$STATUS $(field code)" "200 0" "... and registers a user through nginx"
 logged() { grep -q "openid=deb-init-$RUN " "$PLOG"; }
 await 100 logged
 ok $? "... logged in $PLOG, out of the box"
+is "$(stat -c '%U %a' /run/regonce/hash-cap/hash-0 2>&1)" "regonce 600" \
+	"... its password hashed holding a slot in /run/regonce/hash-cap"
 out=$("$INIT" status 2>&1)
 is "$?:$(grep -c "running (pid $SUP)" <<<"$out")" "0:1" "init script: status says running ($out)"
 metrics_id=$(stat -c '%i %Y' /run/regonce/regonce.metrics 2>&1)

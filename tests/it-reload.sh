@@ -10,7 +10,9 @@
 #    HUP directly) and the pool keeps its workers and serves;
 #  - the negative control: the same storm through a restart (stop, then
 #    start, what systemctl restart does) gets errors from nginx while the
-#    socket is gone.
+#    socket is gone;
+#  - a supervisor started with HUP ignored (nohup, a script's background
+#    job) reloads all the same.
 # Pools: reload (supervised, offset 24)
 set -u
 . "$REGONCE_SRCDIR/tests/lib.sh"
@@ -151,14 +153,22 @@ ok $? "restarted: a new supervisor and $WORKERS workers"
 await 300 at_least "$P" 250
 ok $? "the control storm flows on after the restart"
 stop_pids "$PIDFILE"
-spawn --supervise </dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1 &
+# Started with HUP ignored, as under nohup: the reload below must work.
+(trap '' HUP && spawn --supervise </dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1) &
 await 100 pid_alive "$PIDFILE" && await 100 test -S "$VAR/run/$NAME.sock" && await 100 full
-ok $? "restarted again"
+ok $? "restarted again (HUP ignored where it was started)"
 wait "$STORM"
 printf '# %s\n' "$(jq -c '{requests, created, exists, transport_errors, server_errors, outcomes, wall_s}' "$OUT")"
 failed=$(jq -r '.requests - .created - .exists' "$OUT")
 [ "$failed" -gt 0 ]
 ok $? "control: through two restarts, $failed of 1,200 requests got no 200"
 rm -f "$OUT"
+
+# --- a supervisor started with HUP ignored still reloads ---------------------
+BEFORE=$(workers)
+R=$(spawn --reload 2>&1)
+is "$?" 0 "reload of a pool started under nohup is accepted: $R"
+await 300 none_of "$BEFORE"
+ok $? "... and every worker is new ($(workers))"
 
 done_testing
