@@ -154,7 +154,7 @@ await 300 at_least "$P" 250
 ok $? "the control storm flows on after the restart"
 stop_pids "$PIDFILE"
 # Started with HUP ignored, as under nohup: the reload below must work.
-(trap '' HUP && spawn --supervise </dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1) &
+(trap '' HUP && spawn --supervise) </dev/null >>"$VAR/log/spawn-fcgi.log" 2>&1 &
 await 100 pid_alive "$PIDFILE" && await 100 test -S "$VAR/run/$NAME.sock" && await 100 full
 ok $? "restarted again (HUP ignored where it was started)"
 wait "$STORM"
