@@ -230,6 +230,14 @@ main_check(const struct config *cfg)
 		printf("regonce: metrics_file %s cannot be %s: %s; metrics will "
 		    "be off\n", cfg->metrics_file, errno == ENOENT ? "created" :
 		    "written", strerror(errno));
+	/* Not fatal either: without it hashes run uncapped. */
+	if (cfg->hash_cap_dir[0] != '\0' && access(cfg->hash_cap_dir,
+	    R_OK | W_OK | X_OK) != 0 && (errno != ENOENT ||
+	    snprintf(dir, sizeof(dir), "%s", cfg->hash_cap_dir) >=
+	    (int)sizeof(dir) || access(dirname(dir), W_OK | X_OK) != 0))
+		printf("regonce: hash_cap_dir %s cannot be %s: %s; password "
+		    "hashes will run uncapped\n", cfg->hash_cap_dir,
+		    errno == ENOENT ? "created" : "used", strerror(errno));
 	if (geteuid() == 0)
 		printf("regonce: checked as root; the workers run as another "
 		    "user: check as that user too\n");

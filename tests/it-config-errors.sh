@@ -12,7 +12,8 @@
 #    grant revoked while it ran) is stopped by its supervisor, exit 1,
 #    said in the log and on stderr;
 #  - a database that is down stays "start anyway" (exit 3);
-#  - a log_file in a missing directory is said to be one;
+#  - a log_file in a missing directory is said to be one; a hash_cap_dir
+#    that cannot be made is said, not fatal;
 #  - doc/operations.md's database set-up (CREATE DATABASE, CREATE USER
 #    with a password or unix_socket, the least grants) runs as written,
 #    and regonce -t then passes.
@@ -118,6 +119,11 @@ check "$(conf no-log-dir "log_file = $VAR/no-such-dir/regonce.log")"
 is "$RC" 1 "a log_file in a missing directory: exit 1"
 grep -q "directory $VAR/no-such-dir does not exist" <<<"$OUT"
 ok $? "... saying the directory does not exist (not Permission denied)"
+
+check "$(conf hash-cap "hash_cap_dir = $VAR/no-such-dir/hash-cap")"
+is "$RC" 0 "a hash_cap_dir that cannot be made: not fatal, exit 0"
+grep -q "hash_cap_dir $VAR/no-such-dir/hash-cap cannot be created: .*hashes will run uncapped" <<<"$OUT"
+ok $? "... saying so ($OUT)"
 
 # --- the pool does not start -------------------------------------------------
 BAD_PW=$(conf spawn-password 'db_password = not-the-password')
