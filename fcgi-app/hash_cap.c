@@ -9,9 +9,10 @@
  * Slots are files, locked with flock, as db_cap.c's: a dead worker's slot
  * is freed with its descriptors, and they work under suexec. A worker
  * that finds none free sleeps in the kernel on one of them (its own pick,
- * so waiters spread over the slots) and wakes when it is let go, or when
- * the request's time is up. The cap only saves CPU: a folder that cannot
- * be used is logged once and the hash runs uncapped.
+ * so waiters spread over the slots) and wakes when it is let go, to look
+ * at them all again now and then, or when the request's time is up. The
+ * cap only saves CPU: a folder that cannot be used is logged once and
+ * the hash runs uncapped.
  */
 #include "config.h"
 
@@ -27,11 +28,12 @@
 #include "app.h"
 
 #define HASH_CAP_MAX	256	/* slot files at most, whatever the host */
+#define HASH_CAP_LOOK_MS 20	/* a waiter looks at every slot this often */
 
 static int		cap_fd[HASH_CAP_MAX];	/* slot i's file, or -1 */
 static unsigned int	cap_slots;		/* 0: not yet counted */
 static int		cap_held = -1;		/* the slot held, or -1 */
-static int		cap_broken;		/* the folder failed: uncapped */
+static int		cap_logged;		/* the folder's failure, said */
 static unsigned int	cap_turn;		/* the next slot to wait on */
 
 /* How many hashes may run at once: the CPUs this process may run on. */
@@ -54,7 +56,10 @@ hash_cap_slots(void)
 	return (cap_slots);
 }
 
-/* Slot i's file, opened once (created 0600, the folder 0700 if missing). */
+/*
+ * Slot i's file, opened once (created 0600; the folder 0700, by whichever
+ * worker comes first: they start together after a boot empties /run).
+ */
 static int
 hash_cap_file(const struct config *cfg, unsigned int i)
 {
@@ -69,42 +74,63 @@ hash_cap_file(const struct config *cfg, unsigned int i)
 	}
 	cap_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (cap_fd[i] == -1 && errno == ENOENT &&
-	    mkdir(cfg->hash_cap_dir, 0700) == 0)
+	    (mkdir(cfg->hash_cap_dir, 0700) == 0 || errno == EEXIST))
 		cap_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	return (cap_fd[i]);
 }
 
+/* The folder failed: said once, and this hash runs uncapped (the next
+ * tries again: a full file table passes). */
+static int
+hash_cap_failed(const struct config *cfg)
+{
+	if (!cap_logged)
+		log_error("hash_cap_dir %s: %s; password hashes run uncapped",
+		    cfg->hash_cap_dir, strerror(errno));
+	cap_logged = 1;
+	return (0);
+}
+
 /*
  * Hold a slot before hashing: 0 once held (or when hashes are not
- * capped), -1 when none came free before deadline.
+ * capped, or the folder fails), -1 when none came free before deadline.
+ * A waiter sleeps on one slot (each worker its own pick) and looks at
+ * them all again every HASH_CAP_LOOK_MS, so a slot let go elsewhere is
+ * not left idle for long.
  */
 int
 hash_cap_take(const struct config *cfg, int64_t deadline)
 {
 	unsigned int	i, n;
-	int		fd;
+	int64_t		step;
 
-	if (cfg->hash_cap_dir[0] == '\0' || cap_broken || cap_held != -1)
+	if (cfg->hash_cap_dir[0] == '\0' || cap_held != -1)
 		return (0);
 	n = hash_cap_slots();
-	for (i = 0; i < n; i++) {
-		if ((fd = hash_cap_file(cfg, i)) == -1) {
-			log_error("hash_cap_dir %s: %s; password hashes run "
-			    "uncapped", cfg->hash_cap_dir, strerror(errno));
-			cap_broken = 1;
-			return (0);
+	for (;;) {
+		for (i = 0; i < n; i++) {
+			if (hash_cap_file(cfg, i) == -1)
+				return (hash_cap_failed(cfg));
+			if (flock(cap_fd[i], LOCK_EX | LOCK_NB) == 0) {
+				cap_held = (int)i;
+				return (0);
+			}
 		}
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		if (deadline_left_ms(deadline) <= 0) {
+			errno = EINTR;
+			return (-1);
+		}
+		i = (unsigned int)(getpid() + cap_turn++) % n;
+		step = clock_mono_us() / 1000 + HASH_CAP_LOOK_MS;
+		if (deadline != DEADLINE_NONE && deadline < step)
+			step = deadline;
+		if (deadline_flock(cap_fd[i], step) == 0) {
 			cap_held = (int)i;
 			return (0);
 		}
+		if (errno != EINTR)
+			return (hash_cap_failed(cfg));
 	}
-	/* All taken: wait on one, each worker starting at its own. */
-	i = (unsigned int)(getpid() + cap_turn++) % n;
-	if (deadline_flock(cap_fd[i], deadline) == -1)
-		return (-1);
-	cap_held = (int)i;
-	return (0);
 }
 
 /* Give the slot back (the file stays open for the next hash). */

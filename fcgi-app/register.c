@@ -284,8 +284,7 @@ reg_hash(struct reg_ctx *ctx)
 		    "ran out before its password was hashed"));
 	/* A slot (hash_cap.c), waited for no longer than leaves room for
 	 * the hash and the rest. */
-	if (hash_cap_take(ctx->cfg, ctx->deadline == DEADLINE_NONE ?
-	    DEADLINE_NONE : ctx->deadline - reg_reserve_ms(ctx)) == -1)
+	if (hash_cap_take(ctx->cfg, ctx->deadline - reg_reserve_ms(ctx)) == -1)
 		return (reg_done(ctx, REG_EXPIRED, "the request's time budget "
 		    "ran out waiting for a free core to hash its password"));
 	metrics_count(METRIC_PASSWORD_HASHES);

@@ -1,7 +1,8 @@
 /*
  * Unit tests for hash_cap.c: no more hashes at once than slots, across
  * processes (each test's "other workers" hold slot files of their own),
- * and a waiter woken by a slot let go, not by its deadline.
+ * and a waiter woken by a slot let go (the one it sleeps on, or another),
+ * not by its deadline.
  */
 #include "config.h"
 
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -88,11 +90,17 @@ test_all_taken(void **state)
 {
 	int		fd[256];
 	unsigned int	i, n = hash_cap_slots();
+	int64_t		deadline;
 
 	(void)state;
 	for (i = 0; i < n; i++)
 		fd[i] = other_takes(i);
-	assert_int_equal(hash_cap_take(&cfg, in_ms(50)), -1);
+	deadline = in_ms(50);
+	errno = 0;
+	assert_int_equal(hash_cap_take(&cfg, deadline), -1);
+	/* Given up at its deadline, not before, and not for an error. */
+	assert_int_equal(errno, EINTR);
+	assert_true(deadline_left_ms(deadline) <= 0);
 	/* One let go: taken at once. */
 	close(fd[n - 1]);
 	assert_int_equal(hash_cap_take(&cfg, in_ms(-1)), 0);
@@ -102,56 +110,128 @@ test_all_taken(void **state)
 		close(fd[i]);
 }
 
-/* Does /proc/locks show process pid waiting for a flock? */
-static int
-flock_waiter(pid_t pid)
+/*
+ * The inode of a file process pid waits to flock (waiting = 1) or holds
+ * a flock on (waiting = 0, not_ino: one other than that), per
+ * /proc/locks; 0 for none.
+ */
+static unsigned long
+flock_of(pid_t pid, int waiting, unsigned long not_ino)
 {
-	char	line[256], *p;
-	FILE	*fp;
-	long	who;
-	int	found = 0;
+	char		line[256], *p;
+	FILE		*fp;
+	long		who;
+	unsigned long	ino, found = 0;
 
 	if ((fp = fopen("/proc/locks", "r")) == NULL)
 		return (0);
-	while (!found && fgets(line, sizeof(line), fp) != NULL)
-		found = (p = strstr(line, "-> FLOCK")) != NULL &&
-		    sscanf(p, "-> FLOCK %*s %*s %ld", &who) == 1 && who == pid;
+	while (found == 0 && fgets(line, sizeof(line), fp) != NULL) {
+		p = strstr(line, "FLOCK");
+		if (p == NULL || (strstr(line, "->") != NULL) != waiting)
+			continue;
+		if (sscanf(p, "FLOCK %*s %*s %ld %*x:%*x:%lu", &who,
+		    &ino) == 2 && who == pid && ino != not_ino)
+			found = ino;
+	}
 	fclose(fp);
 	return (found);
 }
 
+/* Await (bounded: not a timing, so a take that never comes fails the
+ * test instead of hanging it) flock_of(...) != 0. */
+static unsigned long
+await_flock(pid_t pid, int waiting, unsigned long not_ino)
+{
+	unsigned long	ino;
+	int		i;
+
+	for (i = 0; i < 30000; i++) {
+		if ((ino = flock_of(pid, waiting, not_ino)) != 0)
+			return (ino);
+		usleep(1000);
+	}
+	return (0);
+}
+
 /*
- * Every slot held by a child; the take waits in the kernel, with a
- * deadline far off, and gets a slot when the child lets go of them (once
- * it sees the waiter in /proc/locks).
+ * The "other worker" of the next tests, in a child: holds every slot,
+ * says so on ready, awaits the parent waiting on one, then lets go of
+ * all of them (all = 1), or of one the parent is not waiting on and
+ * awaits the parent holding that one while it still holds the rest.
+ * Exit 0 when that came, 1 if not. Plain checks and _exit: cmocka's
+ * asserts belong to the parent.
  */
 static void
-test_woken(void **state)
+other_worker(unsigned int n, int all, int ready)
+{
+	char		path[PATH_MAX];
+	struct stat	st;
+	unsigned long	ino;
+	unsigned int	i;
+	int		fd[256];
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/hash-%u", dir, i);
+		fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd[i] == -1 || flock(fd[i], LOCK_EX | LOCK_NB) == -1)
+			_exit(2);
+	}
+	if (write(ready, "x", 1) != 1)
+		_exit(2);
+	if ((ino = await_flock(getppid(), 1, 0)) == 0)
+		_exit(1);
+	if (all)
+		_exit(0);
+	for (i = 0; i < n; i++)
+		if (fstat(fd[i], &st) == 0 && st.st_ino != ino) {
+			close(fd[i]);
+			break;
+		}
+	/* Taken while the slot it slept on is still ours. */
+	_exit(await_flock(getppid(), 0, ino) != 0 ? 0 : 1);
+}
+
+/* Run other_worker(all) against a take; the slot is held until the
+ * child has seen what it awaits. */
+static void
+take_against_other(int all)
 {
 	int		ready[2], status;
-	unsigned int	i, n = hash_cap_slots();
+	unsigned int	n = hash_cap_slots();
 	pid_t		pid;
 	char		c;
 
-	(void)state;
 	assert_int_equal(pipe(ready), 0);
-	if ((pid = fork()) == 0) {
-		for (i = 0; i < n; i++)
-			(void)other_takes(i);
-		(void)write(ready[1], "x", 1);
-		/* Not a timing: a bound, so a take that never waits fails
-		 * the test instead of hanging it. */
-		for (i = 0; i < 30000 && !flock_waiter(getppid()); i++)
-			usleep(1000);
-		_exit(i < 30000 ? 0 : 1);
-	}
+	if ((pid = fork()) == 0)
+		other_worker(n, all, ready[1]);
+	close(ready[1]);
 	assert_int_equal(read(ready[0], &c, 1), 1);
 	assert_int_equal(hash_cap_take(&cfg, in_ms(600000)), 0);
-	hash_cap_give();
 	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	hash_cap_give();
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 	close(ready[0]);
-	close(ready[1]);
+}
+
+/* Every slot held by another worker: the take waits in the kernel and
+ * gets one when they are let go. */
+static void
+test_woken(void **state)
+{
+	(void)state;
+	take_against_other(1);
+}
+
+/* A slot let go other than the one the take sleeps on: it is found (the
+ * waiter looks at every slot again), not left idle until the deadline. */
+static void
+test_other_slot(void **state)
+{
+	(void)state;
+	if (hash_cap_slots() < 2)
+		skip();
+	take_against_other(0);
 }
 
 int
@@ -162,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_free_slot),
 		cmocka_unit_test(test_all_taken),
 		cmocka_unit_test(test_woken),
+		cmocka_unit_test(test_other_slot),
 	};
 	char	tmp[] = "/tmp/test_hash_cap.XXXXXX", rm[PATH_MAX + 16];
 	int	rc;
