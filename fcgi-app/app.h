@@ -124,7 +124,11 @@ void		 fatalx(const char *, ...) PRINTFLIKE(1, 2)
 int64_t		 clock_mono_us(void);
 int64_t		 deadline_at(int64_t, unsigned int);
 int64_t		 deadline_left_ms(int64_t);
-int		 deadline_flock(int, int64_t);
+
+/* slot_file.c */
+
+int		 slot_file_open(const char *, const char *);
+int		 slot_file_lock(int, int64_t);
 
 /* hash_cap.c */
 

@@ -3,12 +3,10 @@
  * MAX_USER_CONNECTIONS 5, and a web server free to start as many workers
  * as it likes). Three parts:
  *  - a pool-wide cap, db_max_connections: a worker holds one of N slot
- *    files (flock) in db_cap_dir for as long as it means to use a
- *    connection. Files and flock, not shared memory: they work the same
- *    under suexec, across processes that share nothing else, and the
- *    kernel frees a dead worker's slot with its file descriptors. Waiters
- *    queue on a "gate" file, so one polls the slots at a time; a holder
- *    that sees the gate taken lets go after its request;
+ *    files (slot_file.c) in db_cap_dir for as long as it means to use a
+ *    connection. Waiters queue on a "gate" file, so one polls the slots
+ *    at a time; a holder that sees the gate taken lets go after its
+ *    request;
  *  - a connection let go when idle (db_idle_release_ms), or after each
  *    request when capped without an idle time;
  *  - a refusal for too many connections (1226, 1203, 1040) waited out
@@ -17,13 +15,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <mysqld_error.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,23 +31,6 @@
 
 static int	cap_gate = -1;		/* <db_cap_dir>/gate, opened once */
 static int	cap_slot = -1;		/* the slot file held, locked */
-
-/* Open (creating, 0600: the customer's own) a file of the cap's folder. */
-static int
-cap_open(const struct config *cfg, const char *name)
-{
-	char	path[PATH_MAX];
-	int	fd;
-
-	if (snprintf(path, sizeof(path), "%s/%s", cfg->db_cap_dir, name) >=
-	    (int)sizeof(path))
-		return (-1);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	/* The first worker makes the folder, the customer's alone. */
-	if (fd == -1 && errno == ENOENT && mkdir(cfg->db_cap_dir, 0700) == 0)
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	return (fd);
-}
 
 /*
  * Sleep the attempt's back-off (1, 2, 4 ... 32 ms, never past the
@@ -92,16 +71,16 @@ db_cap_acquire(const struct config *cfg, int64_t deadline)
 
 	if (cfg->db_max_connections == 0 || cap_slot != -1)
 		return (0);
-	if (cap_gate == -1 && (cap_gate = cap_open(cfg, "gate")) == -1) {
+	if (cap_gate == -1 && (cap_gate = slot_file_open(cfg->db_cap_dir, "gate")) == -1) {
 		log_error("db_cap_dir %s: %s", cfg->db_cap_dir, strerror(errno));
 		return (-1);
 	}
-	if (deadline_flock(cap_gate, deadline) == -1)
+	if (slot_file_lock(cap_gate, deadline) == -1)
 		return (-1);
 	for (;;) {
 		for (i = 0; i < cfg->db_max_connections; i++) {
 			snprintf(name, sizeof(name), "slot-%u", i);
-			if ((fd = cap_open(cfg, name)) == -1)
+			if ((fd = slot_file_open(cfg->db_cap_dir, name)) == -1)
 				continue;
 			if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
 				cap_slot = fd;

@@ -2,19 +2,13 @@
  * Time budgets. A request gets one deadline on the monotonic clock, fixed
  * from when the web server received it; every wait below (connect, each
  * read and write, the named lock, back-off between attempts) is cut to
- * what is left, so the worker answers before the web server gives up;
- * a wait for a slot file's flock too (deadline_flock). The monotonic
- * clock itself is read here, for everyone (metrics, the back-off's
- * jitter, the tools' timings).
+ * what is left, so the worker answers before the web server gives up.
+ * The monotonic clock itself is read here, for everyone (metrics, the
+ * back-off's jitter, the tools' timings).
  */
 #include "config.h"
 
-#include <errno.h>
-#include <signal.h>
 #include <stdint.h>
-#include <string.h>
-#include <sys/file.h>
-#include <sys/time.h>
 #include <time.h>
 
 #include "app.h"
@@ -61,65 +55,4 @@ deadline_left_ms(int64_t deadline)
 	if (deadline == 0)
 		return (INT64_MAX);
 	return (deadline - clock_mono_us() / 1000);
-}
-
-#define FLOCK_TICK_MS	10	/* the alarm repeats this often */
-
-/* SIGALRM only ends a blocking flock (no SA_RESTART). */
-static void
-deadline_on_alarm(int signo)
-{
-	(void)signo;
-}
-
-/*
- * flock(fd, LOCK_EX), waiting in the kernel (woken the moment the holder
- * lets go), no longer than deadline. 0 held; -1 not (errno EINTR: the
- * deadline came first; else flock's own error). The alarm repeats until
- * the wait ends: a first one that came before flock slept (a preempted
- * worker, a deadline a few ms away) must not leave it waiting for good.
- */
-int
-deadline_flock(int fd, int64_t deadline)
-{
-	struct sigaction	sa, old;
-	struct itimerval	timer, off;
-	sigset_t		alrm, mask;
-	int64_t			left;
-	int			rc, saved;
-
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		return (0);
-	if (errno != EWOULDBLOCK)
-		return (-1);
-	if ((left = deadline_left_ms(deadline)) <= 0) {
-		errno = EINTR;
-		return (-1);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = deadline_on_alarm;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGALRM, &sa, &old) == -1)
-		return (-1);
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	sigprocmask(SIG_UNBLOCK, &alrm, &mask);
-	memset(&timer, 0, sizeof(timer));
-	memset(&off, 0, sizeof(off));
-	if (left > 3600000)
-		left = 3600000;
-	timer.it_value.tv_sec = (time_t)(left / 1000);
-	timer.it_value.tv_usec = (suseconds_t)(left % 1000) * 1000;
-	timer.it_interval.tv_usec = FLOCK_TICK_MS * 1000;
-	setitimer(ITIMER_REAL, &timer, NULL);
-	/* Another signal may end it early too: wait on until the deadline. */
-	while ((rc = flock(fd, LOCK_EX)) == -1 && errno == EINTR &&
-	    deadline_left_ms(deadline) > 0)
-		continue;
-	saved = errno;
-	setitimer(ITIMER_REAL, &off, NULL);
-	sigprocmask(SIG_SETMASK, &mask, NULL);
-	sigaction(SIGALRM, &old, NULL);
-	errno = saved;
-	return (rc);
 }

@@ -6,8 +6,7 @@
  * (doc/benchmarks.md), and a pool has more workers than cores so that
  * lock waits do not idle it. A hash waits for a slot instead.
  *
- * Slots are files, locked with flock, as db_cap.c's: a dead worker's slot
- * is freed with its descriptors, and they work under suexec. A worker
+ * Slots are files locked with flock (slot_file.c), as db_cap.c's. A worker
  * that finds none free sleeps in the kernel on one of them (its own pick,
  * so waiters spread over the slots) and wakes when it is let go, to look
  * at them all again now and then, or when the request's time is up. The
@@ -17,12 +16,10 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -30,8 +27,8 @@
 #define HASH_CAP_MAX	256	/* slot files at most, whatever the host */
 #define HASH_CAP_LOOK_MS 20	/* a waiter looks at every slot this often */
 
-static int		cap_fd[HASH_CAP_MAX];	/* slot i's file, or -1 */
-static unsigned int	cap_slots;		/* 0: not yet counted */
+static int		cap_fd[HASH_CAP_MAX];	/* the slot files, opened once */
+static unsigned int	cap_open;		/* how many of them are open */
 static int		cap_held = -1;		/* the slot held, or -1 */
 static int		cap_logged;		/* the folder's failure, said */
 static unsigned int	cap_turn;		/* the next slot to wait on */
@@ -40,49 +37,23 @@ static unsigned int	cap_turn;		/* the next slot to wait on */
 unsigned int
 hash_cap_slots(void)
 {
-	cpu_set_t	set;
-	int		n;
+	static unsigned int	slots;
+	cpu_set_t		set;
+	int			n;
 
-	if (cap_slots != 0)
-		return (cap_slots);
+	if (slots != 0)
+		return (slots);
 	CPU_ZERO(&set);
 	n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) :
 	    (int)sysconf(_SC_NPROCESSORS_ONLN);
-	if (n < 1)
-		n = 1;
-	cap_slots = n > HASH_CAP_MAX ? HASH_CAP_MAX : (unsigned int)n;
-	for (n = 0; n < HASH_CAP_MAX; n++)
-		cap_fd[n] = -1;
-	return (cap_slots);
+	slots = n < 1 ? 1 : n > HASH_CAP_MAX ? HASH_CAP_MAX : (unsigned int)n;
+	return (slots);
 }
 
-/*
- * Slot i's file, opened once (created 0600; the folder 0700, by whichever
- * worker comes first: they start together after a boot empties /run).
- */
+/* The folder or a flock failed: said once, and this hash runs uncapped
+ * (the next tries again: a full file table passes). */
 static int
-hash_cap_file(const struct config *cfg, unsigned int i)
-{
-	char	path[PATH_MAX];
-
-	if (cap_fd[i] != -1)
-		return (cap_fd[i]);
-	if (snprintf(path, sizeof(path), "%s/hash-%u", cfg->hash_cap_dir, i) >=
-	    (int)sizeof(path)) {
-		errno = ENAMETOOLONG;
-		return (-1);
-	}
-	cap_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (cap_fd[i] == -1 && errno == ENOENT &&
-	    (mkdir(cfg->hash_cap_dir, 0700) == 0 || errno == EEXIST))
-		cap_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	return (cap_fd[i]);
-}
-
-/* The folder failed: said once, and this hash runs uncapped (the next
- * tries again: a full file table passes). */
-static int
-hash_cap_failed(const struct config *cfg)
+hash_cap_uncapped(const struct config *cfg)
 {
 	if (!cap_logged)
 		log_error("hash_cap_dir %s: %s; password hashes run uncapped",
@@ -91,45 +62,57 @@ hash_cap_failed(const struct config *cfg)
 	return (0);
 }
 
+/* Open the slot files not yet open: 0 when all n are. */
+static int
+hash_cap_open(const struct config *cfg, unsigned int n)
+{
+	char	name[32];
+	int	fd;
+
+	for (; cap_open < n; cap_open++) {
+		snprintf(name, sizeof(name), "hash-%u", cap_open);
+		if ((fd = slot_file_open(cfg->hash_cap_dir, name)) == -1)
+			return (-1);
+		cap_fd[cap_open] = fd;
+	}
+	return (0);
+}
+
 /*
  * Hold a slot before hashing: 0 once held (or when hashes are not
- * capped, or the folder fails), -1 when none came free before deadline.
- * A waiter sleeps on one slot (each worker its own pick) and looks at
- * them all again every HASH_CAP_LOOK_MS, so a slot let go elsewhere is
- * not left idle for long.
+ * capped, or the folder fails), -1 (errno EINTR) when none came free
+ * before deadline. A waiter sleeps on one slot (each worker its own pick)
+ * and looks at them all again every HASH_CAP_LOOK_MS, so a slot let go
+ * elsewhere is not left idle for long.
  */
 int
 hash_cap_take(const struct config *cfg, int64_t deadline)
 {
-	unsigned int	i, n;
-	int64_t		step;
+	unsigned int	i, n = hash_cap_slots();
+	int64_t		left;
 
-	if (cfg->hash_cap_dir[0] == '\0' || cap_held != -1)
+	if (cfg->hash_cap_dir[0] == '\0')
 		return (0);
-	n = hash_cap_slots();
+	if (hash_cap_open(cfg, n) == -1)
+		return (hash_cap_uncapped(cfg));
 	for (;;) {
-		for (i = 0; i < n; i++) {
-			if (hash_cap_file(cfg, i) == -1)
-				return (hash_cap_failed(cfg));
+		for (i = 0; i < n; i++)
 			if (flock(cap_fd[i], LOCK_EX | LOCK_NB) == 0) {
 				cap_held = (int)i;
 				return (0);
 			}
-		}
-		if (deadline_left_ms(deadline) <= 0) {
+		if ((left = deadline_left_ms(deadline)) <= 0) {
 			errno = EINTR;
 			return (-1);
 		}
 		i = (unsigned int)(getpid() + cap_turn++) % n;
-		step = clock_mono_us() / 1000 + HASH_CAP_LOOK_MS;
-		if (deadline != DEADLINE_NONE && deadline < step)
-			step = deadline;
-		if (deadline_flock(cap_fd[i], step) == 0) {
+		if (slot_file_lock(cap_fd[i], left > HASH_CAP_LOOK_MS ?
+		    clock_mono_us() / 1000 + HASH_CAP_LOOK_MS : deadline) == 0) {
 			cap_held = (int)i;
 			return (0);
 		}
 		if (errno != EINTR)
-			return (hash_cap_failed(cfg));
+			return (hash_cap_uncapped(cfg));
 	}
 }
 

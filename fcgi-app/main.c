@@ -194,6 +194,25 @@ main_check_db(struct db *db, const struct config *cfg)
 }
 
 /*
+ * -t: can the workers use path (a file or folder they share) with mode,
+ * or create it in its folder? 0, or why not (an errno; ENOENT: its
+ * folder is missing or cannot be written). An empty path is unused.
+ */
+static int
+main_unusable(const char *path, int mode)
+{
+	char	dir[PATH_MAX];
+
+	if (path[0] == '\0' || access(path, mode) == 0)
+		return (0);
+	if (errno != ENOENT)
+		return (errno);
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return (ENAMETOOLONG);
+	return (access(dirname(dir), W_OK | X_OK) == 0 ? 0 : errno);
+}
+
+/*
  * -t: does the config load, can the log be written, does the DB answer?
  * Exit 0 yes; 1 the configuration or the log is wrong; 4 the database
  * refuses it; 3 only the database is unreachable.
@@ -203,7 +222,7 @@ main_check(const struct config *cfg)
 {
 	struct db	*db;
 	char		 dir[PATH_MAX];
-	int		 rc = 0, fd;
+	int		 rc = 0, fd, err;
 
 	/* Checked, never created: -t run as root must not leave a root-owned
 	 * log file that the workers then cannot open. */
@@ -222,22 +241,16 @@ main_check(const struct config *cfg)
 	} else if (cfg->log_file[0] == '\0' && access("/dev/log", W_OK) != 0)
 		printf("regonce: log_file is empty (syslog) but /dev/log is "
 		    "missing: the workers log to stderr instead\n");
-	/* Not fatal: without it the pool serves, with no metrics. */
-	if (cfg->metrics_file[0] != '\0' && access(cfg->metrics_file,
-	    R_OK | W_OK) != 0 && (errno != ENOENT ||
-	    snprintf(dir, sizeof(dir), "%s", cfg->metrics_file) >=
-	    (int)sizeof(dir) || access(dirname(dir), W_OK | X_OK) != 0))
+	/* Not fatal: without them the pool serves, with no metrics or no
+	 * cap on hashes. */
+	if ((err = main_unusable(cfg->metrics_file, R_OK | W_OK)) != 0)
 		printf("regonce: metrics_file %s cannot be %s: %s; metrics will "
-		    "be off\n", cfg->metrics_file, errno == ENOENT ? "created" :
-		    "written", strerror(errno));
-	/* Not fatal either: without it hashes run uncapped. */
-	if (cfg->hash_cap_dir[0] != '\0' && access(cfg->hash_cap_dir,
-	    R_OK | W_OK | X_OK) != 0 && (errno != ENOENT ||
-	    snprintf(dir, sizeof(dir), "%s", cfg->hash_cap_dir) >=
-	    (int)sizeof(dir) || access(dirname(dir), W_OK | X_OK) != 0))
+		    "be off\n", cfg->metrics_file, err == ENOENT ? "created" :
+		    "written", strerror(err));
+	if ((err = main_unusable(cfg->hash_cap_dir, R_OK | W_OK | X_OK)) != 0)
 		printf("regonce: hash_cap_dir %s cannot be %s: %s; password "
 		    "hashes will run uncapped\n", cfg->hash_cap_dir,
-		    errno == ENOENT ? "created" : "used", strerror(errno));
+		    err == ENOENT ? "created" : "used", strerror(err));
 	if (geteuid() == 0)
 		printf("regonce: checked as root; the workers run as another "
 		    "user: check as that user too\n");

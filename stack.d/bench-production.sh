@@ -61,7 +61,7 @@ bench_prod_point() {
 # ./stack bench --production [--strategy S] [--workers N]
 bench_production() {
 	local strategy=${1:-auto} port cores physical single total users
-	local conc replays started=$SECONDS
+	local conc replays cap started=$SECONDS
 	VAR=$TOP/var/bench
 	# The pool's own port (offset 4): nginx_start awaits healthz there.
 	HTTP_PORT=$((${REGONCE_BENCH_HTTP_PORT:-18180} + 4))
@@ -80,12 +80,9 @@ bench_production() {
 	# The shipped argon2 cost: no argon2_* line in the pool's config.
 	# Hashes capped at the cores, as the package runs it
 	# (BENCH_PROD_HASH_CAP=off: uncapped, to compare).
-	if [ "${BENCH_PROD_HASH_CAP:-on}" = off ]; then
-		pool_start production regonce "$strategy" "$port"
-	else
-		pool_start production regonce "$strategy" "$port" \
-			"hash_cap_dir = $VAR/run/hash-cap"
-	fi
+	cap="hash_cap_dir = $VAR/run/hash-cap"
+	[ "${BENCH_PROD_HASH_CAP:-on}" != off ] || cap="hash_cap_dir ="
+	pool_start production regonce "$strategy" "$port" "$cap"
 	nginx_start
 	BENCH_TICK_MS=$((1000 / $(getconf CLK_TCK)))
 	cores=$(nproc)

@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -25,30 +24,33 @@
 static char	dir[PATH_MAX / 2];	/* the slots' folder, not yet made */
 static struct config cfg;
 
-/* Another worker's hold on slot i: its own open file, locked. */
+/* Slot i's own open file (as another worker has it), or -1. */
 static int
-other_takes(unsigned int i)
+slot_open(unsigned int i)
 {
-	char	path[PATH_MAX];
-	int	fd;
+	char	name[32];
 
-	snprintf(path, sizeof(path), "%s/hash-%u", dir, i);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	assert_true(fd != -1);
-	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
-	return (fd);
+	snprintf(name, sizeof(name), "hash-%u", i);
+	return (slot_file_open(dir, name));
+}
+
+/* Another worker's hold on slot i: 0, or -1 (taken, or no file). Plain,
+ * for the forked "other worker" too. */
+static int
+other_takes(unsigned int i, int *fd)
+{
+	if ((*fd = slot_open(i)) == -1)
+		return (-1);
+	return (flock(*fd, LOCK_EX | LOCK_NB));
 }
 
 /* Is slot i held by someone (this process's hash_cap included)? */
 static int
 held(unsigned int i)
 {
-	char	path[PATH_MAX];
 	int	fd, rc;
 
-	snprintf(path, sizeof(path), "%s/hash-%u", dir, i);
-	fd = open(path, O_RDWR | O_CLOEXEC);
-	assert_true(fd != -1);
+	assert_true((fd = slot_open(i)) != -1);
 	rc = flock(fd, LOCK_EX | LOCK_NB) == -1 && errno == EWOULDBLOCK;
 	close(fd);
 	return (rc);
@@ -94,7 +96,7 @@ test_all_taken(void **state)
 
 	(void)state;
 	for (i = 0; i < n; i++)
-		fd[i] = other_takes(i);
+		assert_int_equal(other_takes(i, &fd[i]), 0);
 	deadline = in_ms(50);
 	errno = 0;
 	assert_int_equal(hash_cap_take(&cfg, deadline), -1);
@@ -164,18 +166,14 @@ await_flock(pid_t pid, int waiting, unsigned long not_ino)
 static void
 other_worker(unsigned int n, int all, int ready)
 {
-	char		path[PATH_MAX];
 	struct stat	st;
 	unsigned long	ino;
 	unsigned int	i;
 	int		fd[256];
 
-	for (i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s/hash-%u", dir, i);
-		fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd[i] == -1 || flock(fd[i], LOCK_EX | LOCK_NB) == -1)
+	for (i = 0; i < n; i++)
+		if (other_takes(i, &fd[i]) == -1)
 			_exit(2);
-	}
 	if (write(ready, "x", 1) != 1)
 		_exit(2);
 	if ((ino = await_flock(getppid(), 1, 0)) == 0)
